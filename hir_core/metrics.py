@@ -1,0 +1,82 @@
+"""Per-iteration metrics: rollout quality on originals only, and what the hindsight stage did.
+
+Replays have reward 1 by construction and would inflate any mixed average (METHOD.md, HiR
+step 9), so rollout metrics are computed from the verdict table, which holds originals only.
+Keys are flat strings, ready for MLflow.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+
+def rollout_metrics(verdicts: pl.DataFrame) -> dict[str, float]:
+    """ILA, CLA, pass rate per constraint type and the fraction of zero-variance groups.
+
+    `verdicts` is a VERDICTS table (one row per original rollout). Pass rates are keyed
+    `pass_rate/<verifier id>`: passes over occurrences of that id across all rollouts.
+    """
+    if verdicts.height == 0:
+        raise ValueError("rollout_metrics: the verdict table is empty")
+    per_constraint = (
+        verdicts.select("constraint_ids", "verdicts")
+        .explode(["constraint_ids", "verdicts"])
+        .group_by("constraint_ids")
+        .agg(pl.col("verdicts").cast(pl.Float64).mean())
+        .sort("constraint_ids")
+    )
+    metrics = {
+        "ila": float(verdicts["ila"].cast(pl.Float64).mean()),
+        "cla": float(verdicts["cla"].cast(pl.Float64).mean()),
+        "zero_variance_group_fraction": 1.0 - _varied_group_fraction(verdicts, "prompt_id"),
+    }
+    for cid, rate in per_constraint.iter_rows():
+        metrics[f"pass_rate/{cid}"] = float(rate)
+    return metrics
+
+
+def _varied_group_fraction(table: pl.DataFrame, group: str) -> float:
+    """Fraction of groups whose rewards are not all equal (the ones with a learning signal)."""
+    spread = table.group_by(group).agg((pl.col("reward").n_unique() > 1).alias("varied"))
+    return float(spread["varied"].mean())
+
+
+def signal_fraction(batch: pl.DataFrame, include_replays: bool) -> float:
+    """Fraction of prompts with at least one advantage group of non-constant reward.
+
+    A group whose rewards are all equal has zero advantage under GRPO and no response-level
+    signal at all: the sparsity HiR attacks. Groups are the batch's `group_id`s; with
+    `include_replays=False` the replays are left out, i.e. the same batch without hindsight.
+    """
+    rows = batch if include_replays else batch.filter(~pl.col("is_replay"))
+    prompts = batch["prompt_id"].n_unique()
+    if prompts == 0:
+        raise ValueError("signal_fraction: the batch is empty")
+    varied = (
+        rows.group_by("group_id")
+        .agg(pl.col("prompt_id").first(), (pl.col("reward").n_unique() > 1).alias("varied"))
+        .filter("varied")
+    )
+    return varied["prompt_id"].n_unique() / prompts
+
+
+def hindsight_metrics(stats: dict, replays: pl.DataFrame, batch: pl.DataFrame) -> dict[str, float]:
+    """What the hindsight stage did: counts from its stats, mean kept/dropped, signal gain.
+
+    mean kept / dropped constraints are NaN when nothing was replayed (a mean of nothing).
+    """
+    kept = replays["kept_ids"].list.len().cast(pl.Float64)
+    dropped = replays["dropped_ids"].list.len().cast(pl.Float64)
+    nan = float("nan")
+    return {
+        "hindsight/candidates": float(stats["n_candidates"]),
+        "hindsight/k": float(stats["k"]),
+        "hindsight/replays": float(stats["n_replays"]),
+        "hindsight/shortfall": float(stats["shortfall"]),
+        "hindsight/reverify_failed": float(stats["n_reverify_failed"]),
+        "hindsight/lambda_t": float(stats["lambda_t"]),
+        "hindsight/mean_kept": float(kept.mean()) if replays.height else nan,
+        "hindsight/mean_dropped": float(dropped.mean()) if replays.height else nan,
+        "hindsight/signal_fraction_without": signal_fraction(batch, include_replays=False),
+        "hindsight/signal_fraction_with": signal_fraction(batch, include_replays=True),
+    }
