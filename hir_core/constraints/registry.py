@@ -1,0 +1,98 @@
+"""Lookup of constraint types by id, and verification of a response against a constraint list."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import ifeval
+from .base import ConstraintType, UnknownConstraintError, loose_variants
+from .conflicts import types_conflict
+
+_REGISTRY: dict[str, ConstraintType] = {ctype.id: ctype for ctype in ifeval.TYPES}
+
+
+def get(constraint_id: str) -> ConstraintType:
+    """The type registered under ``constraint_id``; UnknownConstraintError names unknown ids."""
+    try:
+        return _REGISTRY[constraint_id]
+    except (KeyError, TypeError):  # TypeError: an unhashable id
+        raise UnknownConstraintError(constraint_id, list(_REGISTRY)) from None
+
+
+def ids() -> list[str]:
+    """Every registered constraint id, sorted."""
+    return sorted(_REGISTRY)
+
+
+def conflicts(id_a: str, id_b: str) -> bool:
+    """Whether the two types may not be combined in one instruction (symmetric; a type
+    conflicts with itself)."""
+    return types_conflict(get(id_a).id, get(id_b).id)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Per-constraint verdicts, in input order, and the error a checker raised ("" if none)."""
+
+    verdicts: list[bool]
+    errors: list[str]
+
+
+def _prepare(
+    constraints: Sequence[Mapping[str, Any]], prompt: str | None
+) -> list[tuple[ConstraintType, dict]]:
+    """Resolve every id and validate every kwargs, before any check runs."""
+    prepared = []
+    for index, constraint in enumerate(constraints):
+        if not isinstance(constraint, Mapping) or "id" not in constraint:
+            raise ValueError(f"constraint {index}: expected a mapping with an 'id', got {constraint!r}")
+        try:
+            ctype = get(constraint["id"])
+            kwargs = ctype.bind_prompt(ctype.validate(constraint.get("kwargs")), prompt)
+        except ValueError as error:  # UnknownConstraintError and ConstraintArgumentError
+            error.add_note(f"in constraint {index} of {len(constraints)}")
+            raise
+        prepared.append((ctype, kwargs))
+    return prepared
+
+
+def verify_detailed(
+    response: str,
+    constraints: Sequence[Mapping[str, Any]],
+    prompt: str | None = None,
+    loose: bool = False,
+) -> Verification:
+    """Check ``response`` against each ``{"id": ..., "kwargs": {...}}`` (other keys ignored).
+
+    Unknown ids and bad kwargs raise before any check. A checker that raises gives False and
+    its error at its own index; no verdict is ever dropped or shifted.
+    """
+    if not isinstance(response, str):
+        raise TypeError(f"response must be a string, got {type(response).__name__}")
+    prepared = _prepare(constraints, prompt)
+    variants = loose_variants(response) if loose else ()
+    verdicts, errors = [], []
+    for ctype, kwargs in prepared:
+        try:
+            if loose:
+                verdict = ctype.check_variants(variants, kwargs)
+            else:
+                verdict = ctype.check_validated(response, kwargs)
+            error = ""
+        except Exception as exc:  # a checker bug must cost one verdict, not the batch
+            verdict, error = False, f"{ctype.id}: {type(exc).__name__}: {exc}"
+        verdicts.append(verdict)
+        errors.append(error)
+    return Verification(verdicts, errors)
+
+
+def verify(
+    response: str,
+    constraints: Sequence[Mapping[str, Any]],
+    prompt: str | None = None,
+    loose: bool = False,
+) -> list[bool]:
+    """Per-constraint verdicts of ``response`` (see ``verify_detailed``)."""
+    return verify_detailed(response, constraints, prompt, loose).verdicts

