@@ -180,22 +180,27 @@ def sample_instruction(
     min_constraints: int = 1,
     max_constraints: int = 6,
 ) -> Instruction:
-    """``task`` with ``min..max`` sampled non-conflicting constraints and a random template."""
+    """``task`` with ``min..max`` sampled non-conflicting constraints and a random template.
+
+    ``combination:repeat_prompt`` is left out of the ``before`` template: the response must
+    start with the task, which that template does not put first.
+    """
+    template = rng.choice(TEMPLATES)
+    if template == "before":
+        pool = [cid for cid in pool if cid != REPEAT_PROMPT]
     wanted = rng.randint(min_constraints, max_constraints)
     chosen = _pick_constraint_ids(pool, wanted, rng)
-    if len(chosen) < min_constraints:
-        raise ValueError(
-            f"only {len(chosen)} mutually compatible constraint types in the pool "
-            f"({len(pool)} ids); min_constraints is {min_constraints}"
-        )
     constraints: list[dict] = []
     for cid in chosen:
         constraint = _sample_constraint(cid, task, constraints, rng)
         if constraint is not None:
             constraints.append(constraint)
     if len(constraints) < min_constraints:
-        raise ValueError(f"could not sample {min_constraints} compatible constraints for {task!r}")
-    return Instruction(task=task, constraints=tuple(constraints), template=rng.choice(TEMPLATES))
+        raise ValueError(
+            f"could not sample {min_constraints} compatible constraints for {task!r} "
+            f"from {len(pool)} constraint types"
+        )
+    return Instruction(task=task, constraints=tuple(constraints), template=template)
 
 
 def _sample_constraint(
@@ -296,9 +301,11 @@ def build_synthetic(
             f"need 1 <= min_constraints <= max_constraints, got {min_constraints}, {max_constraints}"
         )
     tasks = load_base_tasks() if base_tasks is None else list(base_tasks)
+    if len(set(tasks)) != len(tasks):
+        raise ValueError("base_tasks repeat a task: it could land in both splits")
     needed = (n_train > 0) + (n_heldout > 0)
-    if len(set(tasks)) < needed or len(set(tasks)) != len(tasks):
-        raise ValueError(f"need {needed} distinct base tasks, got {len(tasks)} (with repeats)")
+    if len(tasks) < needed:
+        raise ValueError(f"need {needed} base tasks (one per non-empty split), got {len(tasks)}")
     pool = synthetic_constraint_ids(constraint_ids)
     rng = random.Random(seed)
     train_tasks, heldout_tasks = _split_base_tasks(tasks, n_train, n_heldout, rng)

@@ -122,12 +122,22 @@ def test_synthetic_rows_are_valid_rendered_instructions(synthetic):
 
 def test_repeat_prompt_repeats_the_task():
     df = build_synthetic(
-        n_train=4, n_heldout=0, seed=3, max_constraints=1, constraint_ids=[REPEAT_PROMPT]
+        n_train=40,
+        n_heldout=0,
+        seed=3,
+        max_constraints=2,
+        constraint_ids=[REPEAT_PROMPT, "punctuation:no_comma"],
     )
+    repeats = 0
     for row in _rows(df):
-        (constraint,) = constraints_from_row(row)
-        assert constraint["id"] == REPEAT_PROMPT
-        assert constraint["kwargs"]["prompt_to_repeat"] == row["task"]
+        by_id = {c["id"]: c for c in constraints_from_row(row)}
+        if REPEAT_PROMPT in by_id:
+            repeats += 1
+            assert by_id[REPEAT_PROMPT]["kwargs"]["prompt_to_repeat"] == row["task"]
+            assert row["template"] != "before"  # there the task does not come first
+            assert row["prompt"].startswith(row["task"])
+    assert repeats >= 10
+    assert "before" in set(df["template"])
 
 
 def _required_and_forbidden(constraints):
@@ -191,6 +201,32 @@ def test_repeated_task_with_a_comma_never_gets_no_comma():
         )
 
 
+class _Unsamplable:
+    """A registered type whose sample_kwargs cannot produce kwargs (as future families may)."""
+
+    def __init__(self, ctype):
+        self._ctype = ctype
+
+    def __getattr__(self, name):
+        return getattr(self._ctype, name)
+
+    def sample_kwargs(self, rng):
+        raise NotImplementedError("no sampler")
+
+
+def test_unsamplable_types_are_skipped_by_default(monkeypatch):
+    real_get = registry.get
+    monkeypatch.setattr(
+        registry,
+        "get",
+        lambda cid: _Unsamplable(real_get(cid)) if cid == "punctuation:no_comma" else real_get(cid),
+    )
+    pool = data_module.synthetic_constraint_ids()
+    assert "punctuation:no_comma" not in pool and len(pool) == len(registry.ids()) - 1
+    with pytest.raises(NotImplementedError):  # asked for by name: an error, not a skip
+        data_module.synthetic_constraint_ids(["punctuation:no_comma"])
+
+
 def test_synthetic_on_custom_tasks_uses_each_task_per_pass():
     tasks = [f"Describe object number {i}." for i in range(10)]
     df = build_synthetic(n_train=16, n_heldout=4, seed=0, base_tasks=tasks)
@@ -209,8 +245,10 @@ def test_synthetic_roundtrips_through_storage(tmp_path, synthetic):
 def test_synthetic_argument_errors():
     with pytest.raises(ValueError, match="min_constraints"):
         build_synthetic(5, 0, seed=0, min_constraints=0)
-    with pytest.raises(ValueError, match="distinct base tasks"):
+    with pytest.raises(ValueError, match="need 2 base tasks"):
         build_synthetic(5, 5, seed=0, base_tasks=["Only one task."])
+    with pytest.raises(ValueError, match="repeat a task"):
+        build_synthetic(5, 5, seed=0, base_tasks=["A task.", "B task.", "A task."])
 
 
 # --- IFEval JSONL -----------------------------------------------------------------------------
