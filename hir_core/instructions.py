@@ -6,14 +6,12 @@ template (METHOD.md, HiR step 4), so a rewritten prompt reads like one from the 
 
 The six templates, shown for task ``T`` and constraint texts ``A`` and ``B``:
 
-============  =====================================================================
-``sentences``  ``"T A B"``: constraints appended as running sentences
-``newline``    ``"T\\nA B"``: the same after a newline
-``numbered``   ``"T\\nThe output must follow the following rules:\\n1. A\\n2. B"``
-``dashed``     ``"T\\n- A\\n- B"``: a dash-bulleted list
-``before``     ``"A B\\nT"``: constraints placed before the task
-``lines``      ``"T\\nA\\nB"``: one constraint per line
-============  =====================================================================
+- ``sentences``: ``"T A B"``, constraints appended as running sentences;
+- ``newline``: ``"T\\nA B"``, the same after a newline;
+- ``numbered``: ``"T\\nThe output must follow the following rules:\\n1. A\\n2. B"``;
+- ``dashed``: ``"T\\n- A\\n- B"``, a dash-bulleted list;
+- ``before``: ``"A B\\nT"``, constraints placed before the task;
+- ``lines``: ``"T\\nA\\nB"``, one constraint per line.
 
 With no constraints every template renders the task alone. A seventh name, ``ifeval``
 (:data:`VERBATIM`), marks a prompt stored verbatim, with its constraints written into the
