@@ -241,7 +241,9 @@ def reinforce_pp_advantages(
         returns.append(_discounted_returns(token_rewards, gamma))
     flat = np.concatenate(returns)
     if flat.size < 2:
-        raise ValueError(f"whitening needs at least 2 response tokens in the batch, got {flat.size}")
+        raise ValueError(
+            f"whitening needs at least 2 response tokens in the batch, got {flat.size}"
+        )
     mean, std = flat.mean(), flat.std(ddof=1)
     return [(g - mean) / (std + eps) for g in returns]
 

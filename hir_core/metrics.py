@@ -70,6 +70,7 @@ def hindsight_metrics(stats: dict, replays: pl.DataFrame, batch: pl.DataFrame) -
     nan = float("nan")
     return {
         "hindsight/candidates": float(stats["n_candidates"]),
+        "hindsight/verbatim_skipped": float(stats["n_verbatim_skipped"]),
         "hindsight/k": float(stats["k"]),
         "hindsight/replays": float(stats["n_replays"]),
         "hindsight/shortfall": float(stats["shortfall"]),

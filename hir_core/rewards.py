@@ -73,7 +73,8 @@ def weighted_fraction(
     _check_nonempty(verdicts)
     if len(verdicts) != len(constraint_ids):
         raise ValueError(
-            f"{len(verdicts)} verdicts for {len(constraint_ids)} constraint ids {list(constraint_ids)}"
+            f"{len(verdicts)} verdicts for {len(constraint_ids)} constraint ids "
+            f"{list(constraint_ids)}"
         )
     weights = [cfg.weights.get(cid, cfg.default_weight) for cid in constraint_ids]
     return sum(w for w, v in zip(weights, verdicts) if v) / sum(weights)

@@ -16,8 +16,13 @@ def frame(rows: list[dict], table: str) -> pl.DataFrame:
     return pl.from_arrow(conform(pa.Table.from_pylist(rows, schema=TABLES[table]), table))
 
 
-def prompt_row(prompt_id: str, constraints: list[dict], prompt: str, task: str = "Write.",
-               template: str = "sentences") -> dict:
+def prompt_row(
+    prompt_id: str,
+    constraints: list[dict],
+    prompt: str,
+    task: str = "Write.",
+    template: str = "sentences",
+) -> dict:
     """A PROMPTS row; `constraints` are {"id", "kwargs", "text"} dicts."""
     return {
         "prompt_id": prompt_id,
@@ -33,8 +38,14 @@ def prompt_row(prompt_id: str, constraints: list[dict], prompt: str, task: str =
     }
 
 
-def rollout_row(prompt_id: str, idx: int, response: str = "response", entropy: float = 0.5,
-                response_ids: list[int] | None = None, prompt_ids: list[int] | None = None) -> dict:
+def rollout_row(
+    prompt_id: str,
+    idx: int,
+    response: str = "response",
+    entropy: float = 0.5,
+    response_ids: list[int] | None = None,
+    prompt_ids: list[int] | None = None,
+) -> dict:
     response_ids = response_ids if response_ids is not None else [7, 8, 9]
     return {
         "rollout_id": f"{prompt_id}/{idx}",
@@ -65,8 +76,13 @@ def verdict_row(prompt_id: str, idx: int, constraint_ids: list[str], verdicts: l
     }
 
 
-def replay_row(source_rollout_id: str, prompt_id: str, rewritten_prompt: str,
-               kept: list[str], dropped: list[str]) -> dict:
+def replay_row(
+    source_rollout_id: str,
+    prompt_id: str,
+    rewritten_prompt: str,
+    kept: list[str],
+    dropped: list[str],
+) -> dict:
     """A REPLAYS row as the hir strategy writes it (scores are placeholders)."""
     return {
         "replay_id": f"{source_rollout_id}/hir",

@@ -46,7 +46,10 @@ def iteration():
         "verdicts",
     )
     replays = frame(
-        [replay_row("a/1", "a", "A~", ["c1"], ["c2"]), replay_row("b/1", "b", "B~", ["c2"], ["c1"])],
+        [
+            replay_row("a/1", "a", "A~", ["c1"], ["c2"]),
+            replay_row("b/1", "b", "B~", ["c2"], ["c1"]),
+        ],
         "replays",
     )
     return prompts, rollouts, verdicts, replays
@@ -57,8 +60,13 @@ def build(hindsight=None, cfg=None, with_replays=True):
     if not with_replays:
         replays = replays.clear()
     return assemble_batch(
-        prompts, rollouts, verdicts, replays, hindsight or HindsightConfig(),
-        cfg or AdvantageConfig(), tokenize,
+        prompts,
+        rollouts,
+        verdicts,
+        replays,
+        hindsight or HindsightConfig(),
+        cfg or AdvantageConfig(),
+        tokenize,
     )
 
 
@@ -70,7 +78,9 @@ def test_assemble_batch_places_replays_after_sources_in_their_groups():
     assert batch["is_replay"].to_list() == [False, False, True, False, False, False, True]
     assert batch["reward"].to_list() == [0, 0, 1, 0, 1, 0, 1]
     assert batch["loss_weight"].to_list() == [1, 1, 0.5, 1, 1, 1, 0.5]
-    assert batch["logprob_source"].to_list() == ["rollout"] * 2 + ["copy"] + ["rollout"] * 3 + ["copy"]
+    assert batch["logprob_source"].to_list() == ["rollout"] * 2 + ["copy"] + ["rollout"] * 3 + [
+        "copy"
+    ]
     replay = batch.row(2, named=True)
     assert replay["prompt"] == "A~"
     assert replay["prompt_token_ids"] == tokenize("A~")
@@ -152,7 +162,9 @@ def test_grpo_all_failed_group_has_signal_only_with_replays():
         expected = grpo_reference(out["reward"].to_list(), out["group_id"].to_list())
         # One advantage per response token, the sequence value repeated.
         for row, value in zip(out.iter_rows(named=True), expected):
-            assert row["advantages"] == pytest.approx([value] * len(row["response_token_ids"]), rel=1e-5)
+            assert row["advantages"] == pytest.approx(
+                [value] * len(row["response_token_ids"]), rel=1e-5
+            )
         if with_replays:
             assert seq_adv == pytest.approx([-0.5, -0.5, 1.5, -0.5], rel=1e-5)
         else:

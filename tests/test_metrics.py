@@ -12,9 +12,13 @@ from tests._helpers_algorithms import frame, prompt_row, replay_row, rollout_row
 
 C = [{"id": "c1", "kwargs": {}, "text": "one"}, {"id": "c2", "kwargs": {}, "text": "two"}]
 VERDICTS = [
-    ("a", [False, True]), ("a", [True, False]), ("a", [False, False]),  # all fail
-    ("b", [True, True]), ("b", [False, True]),                          # mixed
-    ("c", [True, True]), ("c", [True, True]),                           # all succeed
+    ("a", [False, True]),
+    ("a", [True, False]),
+    ("a", [False, False]),  # all fail
+    ("b", [True, True]),
+    ("b", [False, True]),  # mixed
+    ("c", [True, True]),
+    ("c", [True, True]),  # all succeed
 ]
 
 
@@ -33,7 +37,12 @@ def tables(replay_sources, group="source"):
     )
     rollouts, verdicts = frame(rollouts, "rollouts"), frame(verdicts, "verdicts")
     batch = assemble_batch(
-        prompts, rollouts, verdicts, replays, HindsightConfig(group=group), AdvantageConfig(),
+        prompts,
+        rollouts,
+        verdicts,
+        replays,
+        HindsightConfig(group=group),
+        AdvantageConfig(),
         lambda text: [1],
     )
     return verdicts, replays, batch
@@ -51,7 +60,7 @@ def test_rollout_metrics_hand_computed():
 
 
 def test_signal_fraction_with_and_without_replays():
-    _, replays, batch = tables(["a/1"])
+    _, _, batch = tables(["a/1"])
     assert signal_fraction(batch, include_replays=False) == pytest.approx(1 / 3)
     assert signal_fraction(batch, include_replays=True) == pytest.approx(2 / 3)
     # In its own group a replay (reward 1, like its group-mates) adds no signal.
@@ -61,8 +70,15 @@ def test_signal_fraction_with_and_without_replays():
 
 def test_hindsight_metrics_reports_counts_and_means():
     _, replays, batch = tables(["a/1", "b/1"])
-    stats = {**empty_stats(), "n_candidates": 2, "k": 6, "n_selected": 2, "shortfall": 4,
-             "n_replays": 2, "lambda_t": 2.0}
+    stats = {
+        **empty_stats(),
+        "n_candidates": 2,
+        "k": 6,
+        "n_selected": 2,
+        "shortfall": 4,
+        "n_replays": 2,
+        "lambda_t": 2.0,
+    }
     metrics = hindsight_metrics(stats, replays, batch)
     assert metrics["hindsight/candidates"] == 2
     assert metrics["hindsight/shortfall"] == 4

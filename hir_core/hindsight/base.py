@@ -32,6 +32,7 @@ def empty_stats() -> dict:
     """The stats of an iteration that replayed nothing; strategies update what they did."""
     return {
         "n_candidates": 0,
+        "n_verbatim_skipped": 0,  # partial successes on prompts that cannot be rewritten
         "k": 0,
         "n_selected": 0,
         "shortfall": 0,

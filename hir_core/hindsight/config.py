@@ -24,9 +24,7 @@ class HindsightConfig(BaseModel):
             "each prompt's candidates best score first). The last two are the paper's ablations."
         ),
     )
-    lambda0: float = Field(
-        default=2.0, ge=0.0, description="lambda_t at step 0 (paper: 2.0)."
-    )
+    lambda0: float = Field(default=2.0, ge=0.0, description="lambda_t at step 0 (paper: 2.0).")
     eta: float = Field(
         default=0.05,
         ge=0.0,
@@ -103,9 +101,7 @@ class HindsightConfig(BaseModel):
             t = float(step)
         else:
             if progress is None or not 0.0 <= progress <= 1.0:
-                raise ValueError(
-                    f"schedule='progress' needs progress in [0, 1], got {progress!r}"
-                )
+                raise ValueError(f"schedule='progress' needs progress in [0, 1], got {progress!r}")
             t = progress * self.progress_horizon
         return self.lambda0 * (1.0 + self.eta) ** t
 

@@ -23,9 +23,7 @@ def selection_score(cla: float, mean_entropy: float, lambda_t: float) -> float:
     return lambda_t * cla + mean_entropy
 
 
-def select(
-    candidates: pl.DataFrame, k: int, mode: str, rng: np.random.Generator
-) -> list[str]:
+def select(candidates: pl.DataFrame, k: int, mode: str, rng: np.random.Generator) -> list[str]:
     """The rollout ids of at most `k` candidates, chosen by `mode` ("score"|"random"|"per_prompt").
 
     With fewer than `k` candidates every candidate is returned (the caller logs the shortfall).
