@@ -1,0 +1,178 @@
+"""Constraint checks per second on one core: hir_core.constraints vs the IFEval reference scorer.
+
+Workload: the 541 IFEval prompts (834 instructions) with the committed SmolLM2-135M-Instruct
+responses, scored strict and loose. One timed pass per scorer and mode, from cold per-text
+caches (models are loaded before timing: that is a one-off cost, reported separately).
+
+    .venv/bin/python benchmarks/verifiers.py            # print the table
+    .venv/bin/python benchmarks/verifiers.py --append   # also write it to BENCHMARKS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the offline reference harness lives with the tests
+
+import _reference_ifeval as reference  # noqa: E402
+
+from hir_core import constraints  # noqa: E402
+from hir_core.constraints import text  # noqa: E402
+
+RESPONSES = ROOT / "tests" / "fixtures" / "ifeval_smollm2.jsonl"
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+SECTION = "## Verifiers"
+COMMAND = ".venv/bin/python benchmarks/verifiers.py --append"
+
+
+def load_workload(path: Path) -> list[tuple[dict, str]]:
+    if not path.exists():
+        raise SystemExit(f"{path}: missing; see tests/fixtures/make_ifeval_smollm2.py")
+    responses = {}
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            try:
+                record = json.loads(line)
+                responses[record["key"]] = record["response"]
+            except (ValueError, KeyError) as error:
+                raise SystemExit(f"{path}: line {number}: {error}") from None
+    return [(row, responses[row["key"]]) for row in reference.ifeval_rows()]
+
+
+def clear_caches() -> None:
+    for cached in (text.sentences, text.count_all_capital_words, text.detect_language):
+        cached.cache_clear()
+
+
+def time_ours(workload, loose: bool) -> float:
+    clear_caches()
+    start = time.perf_counter()
+    for row, response in workload:
+        constraints.verify(response, reference.constraints_of(row), row["prompt"], loose=loose)
+    return time.perf_counter() - start
+
+
+def time_per_type(workload) -> dict[str, tuple[int, float]]:
+    """Strict checks of ours, timed one by one: type -> (checks, seconds), from cold caches."""
+    clear_caches()
+    timings: dict[str, list] = {}
+    for row, response in workload:
+        for pair in reference.constraints_of(row):
+            ctype = constraints.get(pair["id"])
+            kwargs = ctype.bind_prompt(ctype.validate(pair["kwargs"]), row["prompt"])
+            start = time.perf_counter()
+            ctype.check_validated(response, kwargs)
+            elapsed = time.perf_counter() - start
+            entry = timings.setdefault(pair["id"], [0, 0.0])
+            entry[0] += 1
+            entry[1] += elapsed
+    return {cid: (n, seconds) for cid, (n, seconds) in timings.items()}
+
+
+def time_reference(workload, loose: bool) -> float:
+    start = time.perf_counter()
+    for row, response in workload:
+        reference.score(row["prompt"], response, reference.constraints_of(row), loose=loose)
+    return time.perf_counter() - start
+
+
+def warm_up() -> dict[str, float]:
+    """Load every model once (Punkt, Treebank, langdetect profiles) for both scorers."""
+    sample = "Dr. Smith went home. He was TIRED."
+    start = time.perf_counter()
+    text.count_all_capital_words(sample)
+    text.detect_language(sample)
+    ours = time.perf_counter() - start
+    start = time.perf_counter()
+    reference.score("p", sample, [{"id": "change_case:capital_word_frequency",
+                                   "kwargs": {"capital_frequency": 1, "capital_relation": "at least"}},
+                                  {"id": "language:response_language", "kwargs": {"language": "en"}},
+                                  {"id": "length_constraints:number_sentences",
+                                   "kwargs": {"num_sentences": 1, "relation": "at least"}}])
+    return {"ours": ours, "reference": time.perf_counter() - start}
+
+
+def _shown(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def run(path: Path) -> str:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    workload = load_workload(path)
+    checks = sum(len(row["instruction_id_list"]) for row, _ in workload)
+    chars = sum(len(response) for _, response in workload)
+    load = warm_up()
+    lines = [
+        SECTION,
+        "",
+        f"Command: `{COMMAND}`",
+        "",
+        f"Workload: {len(workload)} IFEval prompts, {checks} constraint checks per pass, "
+        f"responses from `{_shown(path)}` (mean {chars / len(workload):.0f} characters). "
+        f"One pass per row, one core, per-text caches cleared first. "
+        f"Machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}.",
+        "",
+        "| mode | ours (checks/s) | reference (checks/s) | speed-up |",
+        "|---|---:|---:|---:|",
+    ]
+    for loose in (False, True):
+        ours, ref = time_ours(workload, loose), time_reference(workload, loose)
+        lines.append(
+            f"| {'loose' if loose else 'strict'} | {checks / ours:,.0f} | {checks / ref:,.0f} "
+            f"| {ref / ours:.1f}x |"
+        )
+    per_type = time_per_type(workload)
+    total = sum(seconds for _, seconds in per_type.values())
+    lines += [
+        "",
+        "Where our strict time goes (each check timed alone):",
+        "",
+        "| type | checks | µs/check | share of time |",
+        "|---|---:|---:|---:|",
+    ]
+    for cid, (n, seconds) in sorted(per_type.items(), key=lambda item: -item[1][1]):
+        lines.append(f"| {cid} | {n} | {seconds / n * 1e6:,.0f} | {seconds / total:.0%} |")
+    lines += [
+        "",
+        f"Model loading, once per process (not in the rates): ours {load['ours']:.2f} s, "
+        f"reference {load['reference']:.2f} s.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(section: str) -> None:
+    """Replace (or add) this benchmark's section of BENCHMARKS.md, leaving the others alone."""
+    current = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else "# Benchmarks\n"
+    start = current.find(f"\n{SECTION}\n")
+    if start == -1:
+        updated = current.rstrip("\n") + "\n\n" + section
+    else:
+        end = current.find("\n## ", start + 1)
+        tail = "" if end == -1 else current[end:]
+        updated = current[: start + 1] + section + tail
+    BENCHMARKS.write_text(updated, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--responses", type=Path, default=RESPONSES)
+    parser.add_argument("--append", action="store_true", help="write the section to BENCHMARKS.md")
+    args = parser.parse_args()
+    section = run(args.responses)
+    print(section)
+    if args.append:
+        write_section(section)
+
+
+if __name__ == "__main__":
+    main()
