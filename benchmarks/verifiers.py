@@ -21,10 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the offline reference harness lives with the tests
 
-import _reference_ifeval as reference  # noqa: E402
+import _reference_ifeval as reference
 
-from hir_core import constraints  # noqa: E402
-from hir_core.constraints import text  # noqa: E402
+from hir_core import constraints
+from hir_core.constraints import text
 
 RESPONSES = ROOT / "tests" / "fixtures" / "ifeval_smollm2.jsonl"
 BENCHMARKS = ROOT / "BENCHMARKS.md"
@@ -91,11 +91,21 @@ def warm_up() -> dict[str, float]:
     text.detect_language(sample)
     ours = time.perf_counter() - start
     start = time.perf_counter()
-    reference.score("p", sample, [{"id": "change_case:capital_word_frequency",
-                                   "kwargs": {"capital_frequency": 1, "capital_relation": "at least"}},
-                                  {"id": "language:response_language", "kwargs": {"language": "en"}},
-                                  {"id": "length_constraints:number_sentences",
-                                   "kwargs": {"num_sentences": 1, "relation": "at least"}}])
+    reference.score(
+        "p",
+        sample,
+        [
+            {
+                "id": "change_case:capital_word_frequency",
+                "kwargs": {"capital_frequency": 1, "capital_relation": "at least"},
+            },
+            {"id": "language:response_language", "kwargs": {"language": "en"}},
+            {
+                "id": "length_constraints:number_sentences",
+                "kwargs": {"num_sentences": 1, "relation": "at least"},
+            },
+        ],
+    )
     return {"ours": ours, "reference": time.perf_counter() - start}
 
 
@@ -116,10 +126,12 @@ def run(path: Path) -> str:
         "",
         f"Command: `{COMMAND}`",
         "",
-        f"Workload: {len(workload)} IFEval prompts, {checks} constraint checks per pass, "
-        f"responses from `{_shown(path)}` (mean {chars / len(workload):.0f} characters). "
-        f"One pass per row, one core, per-text caches cleared first. "
-        f"Machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}.",
+        (
+            f"Workload: {len(workload)} IFEval prompts, {checks} constraint checks per pass, "
+            f"responses from `{_shown(path)}` (mean {chars / len(workload):.0f} characters). "
+            "One pass per row, one core, per-text caches cleared first. "
+            f"Machine: {platform.machine()}, Python {platform.python_version()}."
+        ),
         "",
         "| mode | ours (checks/s) | reference (checks/s) | speed-up |",
         "|---|---:|---:|---:|",
@@ -143,8 +155,10 @@ def run(path: Path) -> str:
         lines.append(f"| {cid} | {n} | {seconds / n * 1e6:,.0f} | {seconds / total:.0%} |")
     lines += [
         "",
-        f"Model loading, once per process (not in the rates): ours {load['ours']:.2f} s, "
-        f"reference {load['reference']:.2f} s.",
+        (
+            f"Model loading, once per process (not in the rates): ours {load['ours']:.2f} s, "
+            f"reference {load['reference']:.2f} s."
+        ),
         "",
     ]
     return "\n".join(lines)

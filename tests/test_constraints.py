@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import random
 
-import pytest
-
 import _reference_ifeval as reference
+import pytest
 from _helpers_constraints import LONG_TEXT
+
 from hir_core import constraints
 from hir_core.constraints import ConstraintArgumentError, UnknownConstraintError, text
 from hir_core.constraints.vocabulary import KEYWORDS
@@ -26,57 +26,237 @@ CASES = [
     ("keywords:existence", {"keywords": ["café"]}, "Un CAFÉ noir", True, True),
     ("keywords:existence", {"keywords": ["river"]}, "", False, False),
     ("keywords:existence", {"keywords": ["river"]}, " \n ", False, False),
-    ("keywords:frequency", {"keyword": "the", "frequency": 3, "relation": AL}, "the theme the", True, True),
-    ("keywords:frequency", {"keyword": "the", "frequency": 3, "relation": LT}, "the theme the", False, False),
-    ("keywords:frequency", {"keyword": "the", "frequency": 3, "relation": LT}, "The the", True, True),
+    (
+        "keywords:frequency",
+        {"keyword": "the", "frequency": 3, "relation": AL},
+        "the theme the",
+        True,
+        True,
+    ),
+    (
+        "keywords:frequency",
+        {"keyword": "the", "frequency": 3, "relation": LT},
+        "the theme the",
+        False,
+        False,
+    ),
+    (
+        "keywords:frequency",
+        {"keyword": "the", "frequency": 3, "relation": LT},
+        "The the",
+        True,
+        True,
+    ),
     ("keywords:forbidden_words", {"forbidden_words": ["dead"]}, "A deadline.", True, True),
     ("keywords:forbidden_words", {"forbidden_words": ["dead", "x"]}, "Dead end.", False, False),
-    ("keywords:letter_frequency", {"letter": "a", "let_frequency": 4, "let_relation": AL}, "Aaa a", True, True),
-    ("keywords:letter_frequency", {"letter": "A", "let_frequency": 4, "let_relation": LT}, "Aaa a", False, False),
-    ("keywords:letter_frequency", {"letter": "z", "let_frequency": 1, "let_relation": LT}, "no such letter", True, True),
+    (
+        "keywords:letter_frequency",
+        {"letter": "a", "let_frequency": 4, "let_relation": AL},
+        "Aaa a",
+        True,
+        True,
+    ),
+    (
+        "keywords:letter_frequency",
+        {"letter": "A", "let_frequency": 4, "let_relation": LT},
+        "Aaa a",
+        False,
+        False,
+    ),
+    (
+        "keywords:letter_frequency",
+        {"letter": "z", "let_frequency": 1, "let_relation": LT},
+        "no such letter",
+        True,
+        True,
+    ),
     # language: langdetect; undetectable text passes (the reference's rule)
-    ("language:response_language", {"language": "de"}, "Das ist eine Antwort auf Deutsch. Sie ist kurz.", True, True),
-    ("language:response_language", {"language": "de"}, "This is an answer in English. It is short.", False, False),
+    (
+        "language:response_language",
+        {"language": "de"},
+        "Das ist eine Antwort auf Deutsch. Sie ist kurz.",
+        True,
+        True,
+    ),
+    (
+        "language:response_language",
+        {"language": "de"},
+        "This is an answer in English. It is short.",
+        False,
+        False,
+    ),
     ("language:response_language", {"language": "ru"}, "12345 !!!", True, True),
     ("language:response_language", {"language": "ru"}, "", False, False),
     # sentences: Punkt (abbreviations do not end sentences)
-    ("length_constraints:number_sentences", {"num_sentences": 2, "relation": AL}, "Dr. Smith went home. He was tired.", True, True),
-    ("length_constraints:number_sentences", {"num_sentences": 2, "relation": LT}, "Dr. Smith went home. He was tired.", False, False),
-    ("length_constraints:number_sentences", {"num_sentences": 4001, "relation": LT}, LONG_TEXT, True, True),
+    (
+        "length_constraints:number_sentences",
+        {"num_sentences": 2, "relation": AL},
+        "Dr. Smith went home. He was tired.",
+        True,
+        True,
+    ),
+    (
+        "length_constraints:number_sentences",
+        {"num_sentences": 2, "relation": LT},
+        "Dr. Smith went home. He was tired.",
+        False,
+        False,
+    ),
+    (
+        "length_constraints:number_sentences",
+        {"num_sentences": 4001, "relation": LT},
+        LONG_TEXT,
+        True,
+        True,
+    ),
     # paragraphs separated by ***; a blank paragraph in the middle fails
-    ("length_constraints:number_paragraphs", {"num_paragraphs": 3}, "A\n***\nB\n***\nC", True, True),
-    ("length_constraints:number_paragraphs", {"num_paragraphs": 2}, "***\nA\n***\nB\n***", True, True),
-    ("length_constraints:number_paragraphs", {"num_paragraphs": 2}, "A\n***\n\n***\nB", False, False),
-    ("length_constraints:number_paragraphs", {"num_paragraphs": 2}, "A\n***\nB\n***\nC", False, True),
+    (
+        "length_constraints:number_paragraphs",
+        {"num_paragraphs": 3},
+        "A\n***\nB\n***\nC",
+        True,
+        True,
+    ),
+    (
+        "length_constraints:number_paragraphs",
+        {"num_paragraphs": 2},
+        "***\nA\n***\nB\n***",
+        True,
+        True,
+    ),
+    (
+        "length_constraints:number_paragraphs",
+        {"num_paragraphs": 2},
+        "A\n***\n\n***\nB",
+        False,
+        False,
+    ),
+    (
+        "length_constraints:number_paragraphs",
+        {"num_paragraphs": 2},
+        "A\n***\nB\n***\nC",
+        False,
+        True,
+    ),
     # words: runs of \w ("don't" is two words)
-    ("length_constraints:number_words", {"num_words": 3, "relation": AL}, "one two three", True, True),
-    ("length_constraints:number_words", {"num_words": 3, "relation": LT}, "one two three", False, False),
+    (
+        "length_constraints:number_words",
+        {"num_words": 3, "relation": AL},
+        "one two three",
+        True,
+        True,
+    ),
+    (
+        "length_constraints:number_words",
+        {"num_words": 3, "relation": LT},
+        "one two three",
+        False,
+        False,
+    ),
     ("length_constraints:number_words", {"num_words": 3, "relation": AL}, "don't stop", True, True),
-    ("length_constraints:number_words", {"num_words": 36_000, "relation": AL}, LONG_TEXT, True, True),
-    ("length_constraints:number_words", {"num_words": 36_001, "relation": AL}, LONG_TEXT, False, False),
+    (
+        "length_constraints:number_words",
+        {"num_words": 36_000, "relation": AL},
+        LONG_TEXT,
+        True,
+        True,
+    ),
+    (
+        "length_constraints:number_words",
+        {"num_words": 36_001, "relation": AL},
+        LONG_TEXT,
+        False,
+        False,
+    ),
     # nth paragraph: blank lines separate; quotes before the first word are ignored
-    ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 3, "nth_paragraph": 2, "first_word": "President"}, 'Intro.\n\n"President, hello.\n\nEnd.', True, True),
-    ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "b"}, "A\n\n\n\nB", False, False),
-    ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 1, "first_word": "a"}, "A\n\nB\n\nC", False, True),
+    (
+        "length_constraints:nth_paragraph_first_word",
+        {"num_paragraphs": 3, "nth_paragraph": 2, "first_word": "President"},
+        'Intro.\n\n"President, hello.\n\nEnd.',
+        True,
+        True,
+    ),
+    (
+        "length_constraints:nth_paragraph_first_word",
+        {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "b"},
+        "A\n\n\n\nB",
+        False,
+        False,
+    ),
+    (
+        "length_constraints:nth_paragraph_first_word",
+        {"num_paragraphs": 2, "nth_paragraph": 1, "first_word": "a"},
+        "A\n\nB\n\nC",
+        False,
+        True,
+    ),
     # placeholders in square brackets, within a line
     ("detectable_content:number_placeholders", {"num_placeholders": 2}, "[a] [b]\n[c", True, True),
     ("detectable_content:number_placeholders", {"num_placeholders": 2}, "[a\nb] [c]", False, False),
     # postscript markers anywhere, case-insensitive, optional spaces
-    ("detectable_content:postscript", {"postscript_marker": "P.S."}, "Text.\np. s. later", True, True),
-    ("detectable_content:postscript", {"postscript_marker": "P.S."}, "Text.\nPS later", False, False),
-    ("detectable_content:postscript", {"postscript_marker": "P.P.S"}, "Text.\nP.P.S more", True, True),
+    (
+        "detectable_content:postscript",
+        {"postscript_marker": "P.S."},
+        "Text.\np. s. later",
+        True,
+        True,
+    ),
+    (
+        "detectable_content:postscript",
+        {"postscript_marker": "P.S."},
+        "Text.\nPS later",
+        False,
+        False,
+    ),
+    (
+        "detectable_content:postscript",
+        {"postscript_marker": "P.P.S"},
+        "Text.\nP.P.S more",
+        True,
+        True,
+    ),
     # bullets: "* x" or "-" lines; "---" counts, "**bold**" does not
     ("detectable_format:number_bullet_lists", {"num_bullets": 2}, "* a\n* b", True, True),
     ("detectable_format:number_bullet_lists", {"num_bullets": 2}, "* a\n---", True, True),
     ("detectable_format:number_bullet_lists", {"num_bullets": 1}, "**bold**\n* a", True, True),
-    ("detectable_format:number_bullet_lists", {"num_bullets": 2}, "Intro:\n* a\n* b\n* c", False, True),
+    (
+        "detectable_format:number_bullet_lists",
+        {"num_bullets": 2},
+        "Intro:\n* a\n* b\n* c",
+        False,
+        True,
+    ),
     ("detectable_format:constrained_response", {}, "Well. My answer is yes.", True, True),
     ("detectable_format:constrained_response", {}, "my answer is yes.", False, False),
     # highlights: *x* and **x** (the bold one is counted by both patterns' rules)
-    ("detectable_format:number_highlighted_sections", {"num_highlights": 2}, "*a* and **b**", True, True),
-    ("detectable_format:number_highlighted_sections", {"num_highlights": 1}, "* * and ** **", False, False),
-    ("detectable_format:multiple_sections", {"section_spliter": "SECTION", "num_sections": 2}, "SECTION 1 a\nSECTION 2 b", True, True),
-    ("detectable_format:multiple_sections", {"section_spliter": "SECTION", "num_sections": 1}, "Section 1 a", False, False),
+    (
+        "detectable_format:number_highlighted_sections",
+        {"num_highlights": 2},
+        "*a* and **b**",
+        True,
+        True,
+    ),
+    (
+        "detectable_format:number_highlighted_sections",
+        {"num_highlights": 1},
+        "* * and ** **",
+        False,
+        False,
+    ),
+    (
+        "detectable_format:multiple_sections",
+        {"section_spliter": "SECTION", "num_sections": 2},
+        "SECTION 1 a\nSECTION 2 b",
+        True,
+        True,
+    ),
+    (
+        "detectable_format:multiple_sections",
+        {"section_spliter": "SECTION", "num_sections": 1},
+        "Section 1 a",
+        False,
+        False,
+    ),
     ("detectable_format:json_format", {}, '```json\n{"a": [1, 2]}\n```', True, True),
     ("detectable_format:json_format", {}, "{'a': 1}", False, False),
     ("detectable_format:json_format", {}, 'Here is the JSON:\n{"a": 1}', False, True),
@@ -86,22 +266,82 @@ CASES = [
     ("combination:two_responses", {}, "A\n******\n A ", False, False),
     ("combination:two_responses", {}, "A\n******\n\n******\nB", False, False),
     ("combination:two_responses", {}, "******\nA\n******\nB\n******", True, True),
-    ("combination:repeat_prompt", {"prompt_to_repeat": "Write a poem."}, "  write a POEM. Here it is.", True, True),
-    ("combination:repeat_prompt", {"prompt_to_repeat": "Write a poem."}, "Sure!\nWrite a poem. Roses.", False, True),
-    ("startend:end_checker", {"end_phrase": "Any questions?"}, 'Bye. "Any QUESTIONS?"\n', True, True),
+    (
+        "combination:repeat_prompt",
+        {"prompt_to_repeat": "Write a poem."},
+        "  write a POEM. Here it is.",
+        True,
+        True,
+    ),
+    (
+        "combination:repeat_prompt",
+        {"prompt_to_repeat": "Write a poem."},
+        "Sure!\nWrite a poem. Roses.",
+        False,
+        True,
+    ),
+    (
+        "startend:end_checker",
+        {"end_phrase": "Any questions?"},
+        'Bye. "Any QUESTIONS?"\n',
+        True,
+        True,
+    ),
     ("startend:end_checker", {"end_phrase": "Any questions?"}, "Any questions? Bye.", False, False),
     ("startend:quotation", {}, '"', False, False),
     ("startend:quotation", {}, ' "hi" ', True, True),
     ("startend:quotation", {}, '**Answer**\n"Quoted"', False, True),
     # all-capital words: Treebank tokens ("DON'T" is DO + N'T)
-    ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": AL}, "I DON'T know", True, True),
-    ("change_case:capital_word_frequency", {"capital_frequency": 3, "capital_relation": LT}, "NASA, FBI and the U.S.A. agencies.", False, False),
-    ("change_case:capital_word_frequency", {"capital_frequency": 1, "capital_relation": LT}, "all lowercase here", True, True),
-    ("change_case:english_capital", {}, "THIS IS AN ANSWER WRITTEN IN ENGLISH. IT IS LOUD.", True, True),
-    ("change_case:english_capital", {}, "CECI EST UNE RÉPONSE ÉCRITE EN FRANÇAIS, PAS EN ANGLAIS.", False, False),
+    (
+        "change_case:capital_word_frequency",
+        {"capital_frequency": 2, "capital_relation": AL},
+        "I DON'T know",
+        True,
+        True,
+    ),
+    (
+        "change_case:capital_word_frequency",
+        {"capital_frequency": 3, "capital_relation": LT},
+        "NASA, FBI and the U.S.A. agencies.",
+        False,
+        False,
+    ),
+    (
+        "change_case:capital_word_frequency",
+        {"capital_frequency": 1, "capital_relation": LT},
+        "all lowercase here",
+        True,
+        True,
+    ),
+    (
+        "change_case:english_capital",
+        {},
+        "THIS IS AN ANSWER WRITTEN IN ENGLISH. IT IS LOUD.",
+        True,
+        True,
+    ),
+    (
+        "change_case:english_capital",
+        {},
+        "CECI EST UNE RÉPONSE ÉCRITE EN FRANÇAIS, PAS EN ANGLAIS.",
+        False,
+        False,
+    ),
     ("change_case:english_capital", {}, "THIS IS MOSTLY LOUD but not all.", False, False),
-    ("change_case:english_lowercase", {}, "this is an answer written in english. it is quiet.", True, True),
-    ("change_case:english_lowercase", {}, "Title\nthis is an answer written in english. it is quiet.", False, True),
+    (
+        "change_case:english_lowercase",
+        {},
+        "this is an answer written in english. it is quiet.",
+        True,
+        True,
+    ),
+    (
+        "change_case:english_lowercase",
+        {},
+        "Title\nthis is an answer written in english. it is quiet.",
+        False,
+        True,
+    ),
     ("punctuation:no_comma", {}, "Fullwidth，comma is not ASCII", True, True),
     ("punctuation:no_comma", {}, "a, b", False, False),
     ("punctuation:no_comma", {}, "Sure, here:\nNo commas below\nat all", False, True),
@@ -179,18 +419,53 @@ def test_validation_normalises():
     "cid, kwargs, argument, fragment",
     [
         ("length_constraints:number_words", {"relation": "at least"}, "num_words", "is missing"),
-        ("length_constraints:number_words", {"num_words": "ten", "relation": "at least"}, "num_words", "integer"),
-        ("length_constraints:number_words", {"num_words": True, "relation": "at least"}, "num_words", "integer"),
-        ("length_constraints:number_words", {"num_words": 2.5, "relation": "at least"}, "num_words", "integer"),
-        ("length_constraints:number_words", {"num_words": 10, "relation": "at most"}, "relation", "one of"),
-        ("length_constraints:number_words", {"num_words": 0, "relation": "at least"}, "num_words", ">= 1"),
+        (
+            "length_constraints:number_words",
+            {"num_words": "ten", "relation": "at least"},
+            "num_words",
+            "integer",
+        ),
+        (
+            "length_constraints:number_words",
+            {"num_words": True, "relation": "at least"},
+            "num_words",
+            "integer",
+        ),
+        (
+            "length_constraints:number_words",
+            {"num_words": 2.5, "relation": "at least"},
+            "num_words",
+            "integer",
+        ),
+        (
+            "length_constraints:number_words",
+            {"num_words": 10, "relation": "at most"},
+            "relation",
+            "one of",
+        ),
+        (
+            "length_constraints:number_words",
+            {"num_words": 0, "relation": "at least"},
+            "num_words",
+            ">= 1",
+        ),
         ("punctuation:no_comma", {"comma": 1}, "comma", "not an argument"),
         ("keywords:existence", {"keywords": "river"}, "keywords", "list of strings"),
         ("keywords:existence", {"keywords": []}, "keywords", "list of strings"),
         ("keywords:existence", {"keywords": ["river", " "]}, "keywords", "non-empty strings"),
-        ("keywords:letter_frequency", {"letter": "ab", "let_frequency": 1, "let_relation": "at least"}, "letter", "single character"),
+        (
+            "keywords:letter_frequency",
+            {"letter": "ab", "let_frequency": 1, "let_relation": "at least"},
+            "letter",
+            "single character",
+        ),
         ("language:response_language", {"language": "xx"}, "language", "one of"),
-        ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 3, "first_word": "a"}, "nth_paragraph", "<= num_paragraphs"),
+        (
+            "length_constraints:nth_paragraph_first_word",
+            {"num_paragraphs": 2, "nth_paragraph": 3, "first_word": "a"},
+            "nth_paragraph",
+            "<= num_paragraphs",
+        ),
         ("startend:end_checker", {"end_phrase": "   "}, "end_phrase", "non-empty"),
         ("startend:end_checker", ["Bye."], "kwargs", "mapping"),
     ],
@@ -294,7 +569,10 @@ JSON = {"id": "detectable_format:json_format", "kwargs": {}}
 
 
 def test_verify_returns_one_verdict_per_constraint_in_order():
-    words = {"id": "length_constraints:number_words", "kwargs": {"num_words": 2, "relation": "at least"}}
+    words = {
+        "id": "length_constraints:number_words",
+        "kwargs": {"num_words": 2, "relation": "at least"},
+    }
     assert constraints.verify("one, two", [NO_COMMA, words, JSON]) == [False, True, False]
     assert constraints.verify("Intro\n[1]", [NO_COMMA, JSON], loose=True) == [True, True]
     assert constraints.verify("anything", []) == []
@@ -345,9 +623,9 @@ def test_language_detection_ignores_the_global_langdetect_seed(monkeypatch):
 
 
 def test_fast_language_detector_returns_exactly_what_langdetect_returns():
+    from _helpers_constraints import ADVERSARIAL_RESPONSES
     from langdetect.lang_detect_exception import LangDetectException
 
-    from _helpers_constraints import ADVERSARIAL_RESPONSES
     from hir_core.constraints.base import loose_variants
 
     factory = text._language_detector_factory()

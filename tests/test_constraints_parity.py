@@ -19,11 +19,11 @@ import collections
 import json
 import string
 
-import pytest
-
 import _reference_ifeval as reference
+import pytest
 from _helpers_constraints import ADVERSARIAL_RESPONSES
 from conftest import FIXTURES
+
 from hir_core import constraints
 
 SMOLLM2_RESPONSES = FIXTURES / "ifeval_smollm2.jsonl"
@@ -39,7 +39,9 @@ def explained(constraint: dict) -> str | None:
     return None
 
 
-def compare(scored: list[tuple[dict, str]]) -> tuple[collections.Counter, collections.Counter, list]:
+def compare(
+    scored: list[tuple[dict, str]],
+) -> tuple[collections.Counter, collections.Counter, list]:
     """Score (IFEval row, response) pairs with both scorers, strict and loose.
 
     Returns agreements and totals per (mode, id), and the disagreements."""

@@ -163,7 +163,9 @@ class ConstraintType:
             value = kwargs.get(arg.name)
             if value is None:
                 if not arg.optional:
-                    raise ConstraintArgumentError(self.id, arg.name, f"is missing ({arg.description})")
+                    raise ConstraintArgumentError(
+                        self.id, arg.name, f"is missing ({arg.description})"
+                    )
                 continue
             normalised[arg.name] = arg.coerce(self.id, value)
         if self._cross_check is not None:
@@ -200,7 +202,9 @@ class ConstraintType:
         """Realistic kwargs for a synthetic prompt (validated before they are returned)."""
         return self.validate(self._sample(rng))
 
-    def check(self, response: str, kwargs: Mapping[str, Any] | None, prompt: str | None = None) -> bool:
+    def check(
+        self, response: str, kwargs: Mapping[str, Any] | None, prompt: str | None = None
+    ) -> bool:
         """Strict verdict: the response as written."""
         return self.check_validated(response, self.bind_prompt(self.validate(kwargs), prompt))
 

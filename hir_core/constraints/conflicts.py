@@ -69,9 +69,4 @@ def _shape_conflict(shape_type: str, other: str) -> bool:
 
 def types_conflict(a: str, b: str) -> bool:
     """Whether ids ``a`` and ``b`` (assumed registered) may not share an instruction."""
-    return (
-        a == b
-        or frozenset((a, b)) in _PAIRS
-        or _shape_conflict(a, b)
-        or _shape_conflict(b, a)
-    )
+    return a == b or frozenset((a, b)) in _PAIRS or _shape_conflict(a, b) or _shape_conflict(b, a)

@@ -199,7 +199,10 @@ def _nth_paragraph_first_word(text: str, kw: dict) -> bool:
 
 def _nth_within_count(kw: dict) -> tuple[str, str] | None:
     if kw["nth_paragraph"] > kw["num_paragraphs"]:
-        return "nth_paragraph", f"must be <= num_paragraphs ({kw['num_paragraphs']}), got {kw['nth_paragraph']}"
+        return (
+            "nth_paragraph",
+            f"must be <= num_paragraphs ({kw['num_paragraphs']}), got {kw['nth_paragraph']}",
+        )
     return None
 
 
@@ -458,7 +461,9 @@ TYPES: tuple[ConstraintType, ...] = (
         args=[
             _count_arg("num_paragraphs", "the exact number of paragraphs"),
             _count_arg("nth_paragraph", "which paragraph (1-based) must start with first_word"),
-            Arg("first_word", str, "the word that paragraph must start with", normalise=_strip_lower),
+            Arg(
+                "first_word", str, "the word that paragraph must start with", normalise=_strip_lower
+            ),
         ],
         sample=_sample_nth_paragraph,
         cross_check=_nth_within_count,
@@ -482,7 +487,14 @@ TYPES: tuple[ConstraintType, ...] = (
             "Finish with a postscript that begins with {postscript_marker}",
             "Add a postscript at the end of your answer, starting with {postscript_marker}",
         ),
-        args=[Arg("postscript_marker", str, "the marker starting the postscript, e.g. P.S.", normalise=_strip)],
+        args=[
+            Arg(
+                "postscript_marker",
+                str,
+                "the marker starting the postscript, e.g. P.S.",
+                normalise=_strip,
+            )
+        ],
         sample=lambda rng: {"postscript_marker": rng.choice(POSTSCRIPT_MARKERS)},
     ),
     ConstraintType(
@@ -525,7 +537,12 @@ TYPES: tuple[ConstraintType, ...] = (
             "Organise the response in {num_sections} parts and begin each with {section_spliter} followed by its number ({section_spliter} 1, {section_spliter} 2, ...).",
         ),
         args=[
-            Arg("section_spliter", str, "the word that starts each section, e.g. SECTION", normalise=_strip),
+            Arg(
+                "section_spliter",
+                str,
+                "the word that starts each section, e.g. SECTION",
+                normalise=_strip,
+            ),
             _count_arg("num_sections", "the minimum number of sections"),
         ],
         sample=_sample_sections,

@@ -76,7 +76,8 @@ class LanguageDetector:
             return None
         probabilities = self._average_trials(ngrams)
         ranked = [
-            (p, lang) for lang, p in zip(self._languages, probabilities.tolist())
+            (p, lang)
+            for lang, p in zip(self._languages, probabilities.tolist())
             if p > Detector.PROB_THRESHOLD
         ]
         if not ranked:
@@ -113,7 +114,10 @@ class LanguageDetector:
                     char = padded[end]
                     if char != " " and char in known:
                         result.append(char)
-                    for gram in (padded[end - 1 : end + 1], padded[end - 2 : end + 1] if end >= 2 else ""):
+                    for gram in (
+                        padded[end - 1 : end + 1],
+                        padded[end - 2 : end + 1] if end >= 2 else "",
+                    ):
                         if gram in known:
                             result.append(gram)
             else:
@@ -160,7 +164,10 @@ class LanguageDetector:
                 probability *= factors[rng.choice(occurrences)]
                 if step % 5 == 0:
                     probability /= sum(probability.tolist())
-                    if probability.max() > Detector.CONV_THRESHOLD or step >= Detector.ITERATION_LIMIT:
+                    if (
+                        probability.max() > Detector.CONV_THRESHOLD
+                        or step >= Detector.ITERATION_LIMIT
+                    ):
                         break
                 step += 1
             average += probability / trials

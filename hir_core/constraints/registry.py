@@ -47,7 +47,9 @@ def _prepare(
     prepared = []
     for index, constraint in enumerate(constraints):
         if not isinstance(constraint, Mapping) or "id" not in constraint:
-            raise ValueError(f"constraint {index}: expected a mapping with an 'id', got {constraint!r}")
+            raise ValueError(
+                f"constraint {index}: expected a mapping with an 'id', got {constraint!r}"
+            )
         try:
             ctype = get(constraint["id"])
             kwargs = ctype.bind_prompt(ctype.validate(constraint.get("kwargs")), prompt)
@@ -81,7 +83,7 @@ def verify_detailed(
             else:
                 verdict = ctype.check_validated(response, kwargs)
             error = ""
-        except Exception as exc:  # a checker bug must cost one verdict, not the batch
+        except Exception as exc:  # noqa: BLE001 - a checker bug costs one verdict, not the batch
             verdict, error = False, f"{ctype.id}: {type(exc).__name__}: {exc}"
         verdicts.append(verdict)
         errors.append(error)

@@ -84,7 +84,9 @@ def supported_languages() -> tuple[str, ...]:
     """Language codes langdetect can return (ISO 639-1, plus ``zh-cn`` and ``zh-tw``)."""
     from langdetect.detector_factory import PROFILES_DIRECTORY
 
-    return tuple(sorted(name for name in os.listdir(PROFILES_DIRECTORY) if not name.startswith(".")))
+    return tuple(
+        sorted(name for name in os.listdir(PROFILES_DIRECTORY) if not name.startswith("."))
+    )
 
 
 @functools.cache

@@ -1,13 +1,12 @@
 """Word lists the constraint types draw their sampled arguments from.
 
-Written for this project: everyday nouns and verbs that fit most writing tasks, so that a
+Written for this project: everyday nouns that fit most writing tasks, so that a
 sampled "include the word X" constraint is satisfiable without derailing the task.
 """
 
 from __future__ import annotations
 
-KEYWORDS: tuple[str, ...] = tuple(
-    """
+_KEYWORD_BLOCK = """
     account advice afternoon airport animal answer apple area argument art article artist
     autumn balance bank basket beach bicycle bird birthday blanket boat book bottle bread
     bridge brother budget building business butter cabin camera candle capital career carpet
@@ -29,8 +28,8 @@ KEYWORDS: tuple[str, ...] = tuple(
     time tomato tower town tradition traffic train travel treasure tree trip truck umbrella
     valley village violin voice volcano wallet water weather window winter wisdom wood
     worker world writer yard year
-    """.split()
-)
+"""
+KEYWORDS: tuple[str, ...] = tuple(_KEYWORD_BLOCK.split())
 
 # ISO 639-1 codes (as langdetect reports them) and the names a prompt uses.
 LANGUAGE_NAMES: dict[str, str] = {
