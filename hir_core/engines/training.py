@@ -1,0 +1,357 @@
+"""The training engine: DeepSpeed forward, loss, backward and step on a BATCH table.
+
+One ``step(batch)`` is one policy update of METHOD.md step 7: the batch is cut into
+``mini_batches`` contiguous mini-batches (one optimizer step each, ``epochs`` passes), each
+mini-batch is sharded over the data-parallel ranks and run in micro-batches whose gradients
+accumulate. The loss of every micro-batch is normalised by the token (or sequence) count of
+the whole mini-batch across all ranks, so the update does not depend on how the mini-batch
+is split into micro-batches or processes.
+
+Runs in one process on CPU (gloo) or under the ``deepspeed`` launcher / ``torchrun`` with
+several processes (NCCL on GPU). Every rank receives the full batch table and takes its share.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import socket
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import polars as pl
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from hir_core.engines.logprobs import compute_logprobs, pad_prompt_response, token_logprobs
+from hir_core.losses import policy_loss
+from hir_core.models import ModelConfig, load_model
+from hir_core.storage import conform
+
+__all__ = ["TrainingConfig", "TrainingEngine", "compute_logprobs"]
+
+_TOKEN_COLUMNS = ("advantages", "old_logprobs", "ref_logprobs")
+_DS_STATE = "deepspeed"
+_DS_TAG = "state"
+
+
+class TrainingConfig(BaseModel):
+    """Optimisation and loss settings; defaults are the HiR paper's (METHOD.md, step 7)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    zero_stage: Literal[0, 1, 2, 3] = Field(
+        0, description="DeepSpeed ZeRO stage (ours: 0 for one process; 2 or 3 for large models)."
+    )
+    lr: float = Field(1e-6, gt=0.0, description="Learning rate, constant (paper: 1e-6).")
+    weight_decay: float = Field(0.01, ge=0.0, description="AdamW weight decay (paper: 0.01).")
+    grad_clip: float = Field(1.0, gt=0.0, description="Gradient norm clip (paper: 1.0).")
+    mini_batches: int = Field(2, ge=1, description="Optimizer steps per batch (paper: 2).")
+    micro_batch_size: int = Field(
+        4, ge=1, description="Sequences per forward/backward on one rank (memory, not maths)."
+    )
+    epochs: int = Field(1, ge=1, description="Passes over the batch per step (paper: 1).")
+    bf16: Literal["auto"] | bool = Field(
+        "auto",
+        description="bf16 autocast over fp32 master weights; 'auto': where the hardware has it.",
+    )
+    clip_eps: float = Field(0.2, gt=0.0, description="PPO clip range (paper: 0.2).")
+    dual_clip: float | None = Field(
+        3.0, gt=1.0, description="Dual-clip bound c for negative advantages (paper: 3); None: off."
+    )
+    aggregation: Literal["token_mean", "seq_mean"] = Field(
+        "token_mean", description="Loss aggregation over tokens (paper: token_mean)."
+    )
+    kl: Literal["reward", "loss"] = Field(
+        "reward",
+        description=(
+            "Where the KL penalty acts (paper: reward, applied by hir_core.advantages); "
+            "'loss' adds kl_coef * KL to the loss. Either way the KL is reported."
+        ),
+    )
+    kl_estimator: Literal["k1", "k3"] = Field(
+        "k1", description="KL estimator: k1 = log ratio (paper, in the reward); k3 low-variance."
+    )
+    kl_coef: float = Field(0.001, ge=0.0, description="KL coefficient when kl='loss' (paper: 0.001).")
+    replay_clip_eps: float | None = Field(
+        None, gt=0.0, description="PPO clip range for is_replay samples; None: clip_eps (paper)."
+    )
+    hindsight_gamma: float = Field(
+        1.0, gt=0.0,
+        description="HeRL: is_hindsight samples use -A r/(r+gamma) without clipping (HeRL: 1).",
+    )
+    # Per-sample weights (e.g. the replay weight) arrive in the batch's loss_weight column,
+    # set by hir_core.advantages.assemble_batch: one place, never applied twice.
+
+
+def bf16_available() -> bool:
+    """Whether this machine runs bf16 matmuls natively (CUDA bf16, or CPU AMX/AVX512-BF16)."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+class _ClippingAdamW(torch.optim.AdamW):
+    """torch AdamW that clips gradients and records their norm before stepping.
+
+    Used without ZeRO, where DeepSpeed clips but does not report the norm; at ``step`` the
+    gradients are already averaged over ranks, so the norm is the global one. (With ZeRO,
+    DeepSpeed's optimizer wrapper clips and reports the norm itself.)
+    """
+
+    def __init__(self, params, max_norm: float, **kwargs):
+        super().__init__(params, **kwargs)
+        self.max_norm = max_norm
+        self.grad_norm: float | None = None
+
+    def step(self, closure=None):
+        grads = [p for group in self.param_groups for p in group["params"] if p.grad is not None]
+        self.grad_norm = float(torch.nn.utils.clip_grad_norm_(grads, self.max_norm))
+        return super().step(closure)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def init_distributed() -> None:
+    """Join the launcher's process group, or make a one-process group (gloo on CPU)."""
+    import deepspeed
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return
+    for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"),
+                       ("MASTER_ADDR", "127.0.0.1")):
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("MASTER_PORT", str(_free_port()))
+    deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
+
+
+class TrainingEngine:
+    """Policy (trained by DeepSpeed) and frozen reference model."""
+
+    def __init__(
+        self,
+        model: ModelConfig | str | PreTrainedModel,
+        cfg: TrainingConfig | None = None,
+        tokenizer: PreTrainedTokenizerBase | None = None,
+    ):
+        import deepspeed
+        import torch.distributed as dist
+
+        self.cfg = cfg or TrainingConfig()
+        if isinstance(model, (ModelConfig, str)):
+            model, tokenizer = load_model(model)
+        self.tokenizer = tokenizer
+        self.pad_id = int(tokenizer.pad_token_id) if tokenizer is not None and tokenizer.pad_token_id is not None else 0
+        init_distributed()
+        self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
+        self.bf16 = bf16_available() if self.cfg.bf16 == "auto" else self.cfg.bf16
+
+        self.reference = copy.deepcopy(model).eval().requires_grad_(False)
+        model.train()
+        adamw = dict(lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        if self.cfg.zero_stage == 0:
+            optimizer = _ClippingAdamW(model.parameters(), self.cfg.grad_clip, **adamw)
+        else:
+            optimizer = torch.optim.AdamW(model.parameters(), **adamw)
+        self._client_optimizer = optimizer
+        self.engine, self.optimizer, _, _ = deepspeed.initialize(
+            model=model, optimizer=optimizer, config=self._deepspeed_config()
+        )
+        self.device = self.engine.device
+        self.reference.to(self.device)
+        self.steps = 0
+
+    def _deepspeed_config(self) -> dict:
+        return {
+            "train_micro_batch_size_per_gpu": self.cfg.micro_batch_size,
+            "gradient_accumulation_steps": 1,
+            # We own the accumulation boundary: mini-batches vary in size (replay shortfall).
+            "managed_gradient_accumulation": False,
+            # Without ZeRO the client optimizer clips (and reports the norm): see _ClippingAdamW.
+            "gradient_clipping": self.cfg.grad_clip if self.cfg.zero_stage > 0 else 0.0,
+            "zero_optimization": {"stage": self.cfg.zero_stage},
+            "zero_allow_untested_optimizer": True,  # the client torch AdamW: no compiled ops
+            "steps_per_print": 2**62,
+            "wall_clock_breakdown": False,
+        }
+
+    @property
+    def model(self) -> PreTrainedModel:
+        return self.engine.module
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
+    # ------------------------------------------------------------------------- log-probs
+
+    def policy_logprobs(self, prompt_ids: Sequence[Sequence[int]],
+                        response_ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """Teacher-forced log-probs under the current policy (old log-probs), fp32."""
+        return self._logprobs(self.engine, prompt_ids, response_ids)
+
+    def ref_logprobs(self, prompt_ids: Sequence[Sequence[int]],
+                     response_ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """Teacher-forced log-probs under the frozen reference model, fp32."""
+        return self._logprobs(self.reference, prompt_ids, response_ids)
+
+    def _logprobs(self, model, prompt_ids, response_ids) -> list[np.ndarray]:
+        was_training = self.engine.module.training
+        self.engine.module.eval()
+        try:
+            return compute_logprobs(model, prompt_ids, response_ids, self.cfg.micro_batch_size, self.pad_id)
+        finally:
+            self.engine.module.train(was_training)
+
+    # ------------------------------------------------------------------------- step
+
+    def step(self, batch: pl.DataFrame) -> dict[str, float]:
+        """One policy update on ``batch`` (BATCH schema); metrics averaged over mini-batches."""
+        rows = _check_batch(batch)
+        n_mini = self.cfg.mini_batches
+        if len(rows) < n_mini * self.world_size:
+            raise ValueError(
+                f"batch of {len(rows)} samples cannot fill {n_mini} mini-batches on "
+                f"{self.world_size} ranks (mini_batches * ranks samples at least)"
+            )
+        start = time.perf_counter()
+        history: list[dict[str, float]] = []
+        tokens = 0
+        for _ in range(self.cfg.epochs):
+            for mini in np.array_split(np.arange(len(rows)), n_mini):
+                metrics, mini_tokens = self._mini_batch_step([rows[i] for i in mini])
+                history.append(metrics)
+                tokens += mini_tokens
+        elapsed = time.perf_counter() - start
+        self.steps += 1
+        summary = {key: float(np.mean([m[key] for m in history])) for key in history[0]}
+        summary.update(tokens_per_s=tokens / elapsed, lr=float(self.optimizer.param_groups[0]["lr"]))
+        return summary
+
+    def _mini_batch_step(self, rows: list[dict]) -> tuple[dict[str, float], int]:
+        cfg = self.cfg
+        if cfg.aggregation == "token_mean":
+            count = sum(len(r["response_token_ids"]) for r in rows)
+        else:
+            count = len(rows)
+        # Ranks' gradients are averaged by DeepSpeed: scale so that they sum instead.
+        normalizer = max(count, 1) / self.world_size
+        mine = rows[self.rank :: self.world_size]
+        totals = torch.zeros(4, dtype=torch.float64)  # loss, pg_loss... summed over micro-batches
+        for start in range(0, len(mine), cfg.micro_batch_size):
+            loss, parts = self._micro_batch_loss(mine[start : start + cfg.micro_batch_size], normalizer)
+            self.engine.backward(loss, scale_wrt_gas=False)
+            totals += torch.tensor([loss.item(), parts["pg_loss"].item(), parts["kl"].item(),
+                                    parts["clip_frac"].item()], dtype=torch.float64)
+        self.engine.step()
+        totals = self._sum_over_ranks(totals) / self.world_size
+        tokens = sum(len(r["prompt_token_ids"]) + len(r["response_token_ids"]) for r in rows)
+        if self.cfg.zero_stage == 0:
+            grad_norm = self._client_optimizer.grad_norm
+        else:
+            grad_norm = self.engine.get_global_grad_norm()
+        metrics = {
+            "loss": totals[0].item(), "pg_loss": totals[1].item(), "kl": totals[2].item(),
+            "clip_frac": totals[3].item(),
+            "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
+        }
+        return metrics, tokens
+
+    def _micro_batch_loss(self, rows: list[dict], normalizer: float):
+        cfg = self.cfg
+        input_ids, attention_mask, response_mask = pad_prompt_response(
+            [r["prompt_token_ids"] for r in rows], [r["response_token_ids"] for r in rows],
+            self.pad_id, self.device,
+        )
+        with self._autocast():
+            logprobs = token_logprobs(self.engine, input_ids, attention_mask)
+        per_token = {name: self._scatter(rows, name, response_mask) for name in _TOKEN_COLUMNS}
+        is_replay = torch.tensor([r["is_replay"] for r in rows], device=self.device)
+        replay_eps = cfg.replay_clip_eps if cfg.replay_clip_eps is not None else cfg.clip_eps
+        clip_eps = torch.where(is_replay, replay_eps, cfg.clip_eps)[:, None].to(torch.float32)
+        return policy_loss(
+            logprobs, per_token["old_logprobs"], per_token["ref_logprobs"], per_token["advantages"],
+            response_mask,
+            sample_weights=torch.tensor([r["loss_weight"] for r in rows], device=self.device),
+            clip_eps=clip_eps, dual_clip=cfg.dual_clip, aggregation=cfg.aggregation,
+            kl_coef=cfg.kl_coef if cfg.kl == "loss" else 0.0, kl_estimator=cfg.kl_estimator,
+            is_hindsight=torch.tensor([r["is_hindsight"] for r in rows], device=self.device),
+            hindsight_gamma=cfg.hindsight_gamma, normalizer=normalizer,
+        )
+
+    def _scatter(self, rows: list[dict], column: str, response_mask: torch.Tensor) -> torch.Tensor:
+        """A per-token column laid out like the logits: values at the response positions."""
+        out = torch.zeros(response_mask.shape, dtype=torch.float32)
+        flat = np.concatenate([np.asarray(r[column], dtype=np.float32) for r in rows])
+        out[response_mask.cpu()] = torch.from_numpy(flat)
+        return out.to(self.device)
+
+    def _sum_over_ranks(self, values: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        if self.world_size > 1:
+            values = values.to(self.device)
+            dist.all_reduce(values)
+        return values.cpu()
+
+    # ------------------------------------------------------------------------- checkpoints
+
+    def save_checkpoint(self, folder: str | Path) -> Path:
+        """A Hugging Face safetensors folder of the policy (what generation loads) plus
+        ``deepspeed/`` with the optimizer state needed to resume. Every rank must call it."""
+        import deepspeed
+        import torch.distributed as dist
+
+        folder = Path(folder)
+        params = list(self.model.parameters())
+        # ZeRO-3 shards parameters: gather them for the full-weight save (no-op below stage 3).
+        with deepspeed.zero.GatheredParameters(params, modifier_rank=None,
+                                               enabled=self.cfg.zero_stage == 3):
+            if self.rank == 0:
+                state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+                self.model.save_pretrained(folder, state_dict=state, safe_serialization=True)
+                if self.tokenizer is not None:
+                    self.tokenizer.save_pretrained(folder)
+                (folder / "trainer_state.json").write_text(json.dumps({"steps": self.steps}))
+        dist.barrier()
+        self.engine.save_checkpoint(str(folder / _DS_STATE), tag=_DS_TAG)
+        return folder
+
+    def load_checkpoint(self, folder: str | Path) -> None:
+        """Restore policy weights and optimizer state saved by ``save_checkpoint``."""
+        folder = Path(folder)
+        if not (folder / _DS_STATE / _DS_TAG).is_dir():
+            raise FileNotFoundError(f"{folder} holds no training state ({_DS_STATE}/{_DS_TAG})")
+        path, _ = self.engine.load_checkpoint(
+            str(folder / _DS_STATE), tag=_DS_TAG, load_optimizer_states=True,
+            load_lr_scheduler_states=False,
+        )
+        if path is None:
+            raise RuntimeError(f"DeepSpeed could not load the checkpoint in {folder}")
+        self.steps = json.loads((folder / "trainer_state.json").read_text())["steps"]
+
+
+def _check_batch(batch: pl.DataFrame) -> list[dict]:
+    """Rows of a schema-checked batch; per-token columns must match the response length."""
+    conform(batch, "batch", source="training batch")
+    rows = batch.to_dicts()
+    for i, row in enumerate(rows):
+        n = len(row["response_token_ids"])
+        if n == 0:
+            raise ValueError(f"training batch row {i} ({row['sample_id']}): empty response")
+        for column in _TOKEN_COLUMNS:
+            if len(row[column]) != n:
+                raise ValueError(
+                    f"training batch row {i} ({row['sample_id']}): {column} has "
+                    f"{len(row[column])} values for {n} response tokens"
+                )
+    return rows

@@ -1,0 +1,230 @@
+"""DeepSpeed training engine on the real tiny model: update vs a plain torch loop, ZeRO
+stages, checkpoint resume to the bit, multi-process equivalence, batch validation."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+from _helpers_engines import WORKER_LR, make_batch
+from _tiny_model import build_tiny
+from safetensors.torch import load_file
+
+from hir_core.engines.generation import GenerationConfig, TransformersGenerator
+from hir_core.engines.training import TrainingConfig, TrainingEngine, compute_logprobs
+from hir_core.losses import policy_loss
+from hir_core.models import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+LR = 1e-3  # large enough that one step moves the tiny model visibly
+
+
+@pytest.fixture(scope="module")
+def batch() -> pl.DataFrame:
+    model, tok = build_tiny()
+    return make_batch(model, tok, n_rows=8, replay_every=4)
+
+
+def _engine(**overrides) -> TrainingEngine:
+    model, tok = build_tiny()
+    cfg = TrainingConfig(**{"lr": LR, "micro_batch_size": 3, "bf16": False, **overrides})
+    return TrainingEngine(model, cfg, tok)
+
+
+def _params(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _reference_update(batch: pl.DataFrame, cfg: TrainingConfig) -> tuple[dict, list[float]]:
+    """The same step as a plain torch loop: each mini-batch in ONE forward pass, torch AdamW,
+    clip_grad_norm_; per-token tensors laid out by explicit loops."""
+    model, _ = build_tiny()
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    rows = batch.to_dicts()
+    grad_norms = []
+    for mini in np.array_split(np.arange(len(rows)), cfg.mini_batches):
+        rs = [rows[i] for i in mini]
+        width = max(len(r["prompt_token_ids"]) + len(r["response_token_ids"]) for r in rs)
+        ids = torch.zeros(len(rs), width, dtype=torch.long)
+        attn = torch.zeros(len(rs), width, dtype=torch.long)
+        cols = {c: torch.zeros(len(rs), width - 1) for c in ("advantages", "old_logprobs", "ref_logprobs")}
+        mask = torch.zeros(len(rs), width - 1)
+        for b, r in enumerate(rs):
+            seq = r["prompt_token_ids"] + r["response_token_ids"]
+            ids[b, : len(seq)] = torch.tensor(seq)
+            attn[b, : len(seq)] = 1
+            for t in range(len(r["response_token_ids"])):
+                pos = len(r["prompt_token_ids"]) - 1 + t  # logits at pos predict token pos+1
+                mask[b, pos] = 1
+                for c in cols:
+                    cols[c][b, pos] = r[c][t]
+        logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1]
+        logp = torch.log_softmax(logits.float(), -1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+        replay_eps = cfg.replay_clip_eps or cfg.clip_eps
+        loss, _ = policy_loss(
+            logp, cols["old_logprobs"], cols["ref_logprobs"], cols["advantages"], mask,
+            sample_weights=torch.tensor([r["loss_weight"] for r in rs]),
+            clip_eps=torch.tensor([[replay_eps if r["is_replay"] else cfg.clip_eps] for r in rs]),
+            dual_clip=cfg.dual_clip, aggregation=cfg.aggregation,
+            kl_coef=cfg.kl_coef if cfg.kl == "loss" else 0.0, kl_estimator=cfg.kl_estimator,
+        )
+        opt.zero_grad()
+        loss.backward()
+        grad_norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)))
+        opt.step()
+    return _params(model), grad_norms
+
+
+def _assert_close_params(a: dict, b: dict, lr: float = LR):
+    """Equal up to 1% of a step's size, except on a few elements (at most 1 in 10^4).
+
+    Adam's first steps are ~lr * sign(grad): where a gradient element is ~0 (an embedding row
+    barely used), float rounding alone can move that element by up to 2 lr.
+    """
+    assert a.keys() == b.keys()
+    for k in a:
+        diff = (a[k] - b[k]).abs()
+        assert diff.max() <= 2 * lr + 1e-7, k
+        assert int((diff > lr * 1e-2).sum()) <= max(1, diff.numel() // 10_000), k
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"aggregation": "seq_mean", "kl": "loss", "kl_estimator": "k3", "kl_coef": 0.1,
+         "replay_clip_eps": 0.05, "micro_batch_size": 1},
+        {"zero_stage": 2},
+        {"zero_stage": 3, "micro_batch_size": 2},
+    ],
+    ids=["default", "seqmean-klloss-replayclip", "zero2", "zero3"],
+)
+def test_step_equals_a_plain_torch_loop(batch, overrides):
+    engine = _engine(**overrides)
+    before = _params(engine.model)
+    metrics = engine.step(batch)
+    after = _params(engine.model)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    reference, grad_norms = _reference_update(batch, engine.cfg)
+    _assert_close_params(after, reference)
+    assert metrics["grad_norm"] == pytest.approx(np.mean(grad_norms), rel=1e-4)
+    assert set(metrics) >= {"loss", "kl", "clip_frac", "grad_norm", "tokens_per_s", "lr"}
+    assert metrics["lr"] == LR and metrics["tokens_per_s"] > 0
+    assert np.isfinite(metrics["grad_norm"]) and metrics["grad_norm"] > 0
+
+
+def test_first_mini_batch_is_on_policy(batch):
+    """Old log-probs from the rollout = current policy: ratio 1, nothing clipped, KL 0."""
+    engine = _engine(mini_batches=1, grad_clip=1e-12)  # a step that barely moves
+    metrics = engine.step(batch)
+    assert metrics["clip_frac"] == 0.0
+    assert abs(metrics["kl"]) < 1e-5
+    # Loss at ratio 1 = -(token-mean of weighted advantages), computed by hand.
+    rows = batch.to_dicts()
+    total = sum(r["loss_weight"] * sum(r["advantages"]) for r in rows)
+    count = sum(len(r["advantages"]) for r in rows)
+    assert metrics["loss"] == pytest.approx(-total / count, abs=1e-5)
+
+
+def test_reference_is_frozen_and_policy_logprobs_move(batch):
+    engine = _engine()
+    prompts = batch["prompt_token_ids"].to_list()
+    responses = batch["response_token_ids"].to_list()
+    model, _ = build_tiny()
+    initial = compute_logprobs(model, prompts, responses, micro_batch_size=5)
+    engine.step(batch)
+    for got, want in zip(engine.ref_logprobs(prompts, responses), initial):
+        np.testing.assert_array_equal(got, want)
+    moved = engine.policy_logprobs(prompts, responses)
+    assert max(np.abs(a - b).max() for a, b in zip(moved, initial)) > 1e-3
+    assert all(not p.requires_grad for p in engine.reference.parameters())
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_resume_is_bit_exact(batch, tmp_path, bf16):
+    straight = _engine(bf16=bf16)
+    for _ in range(3):
+        straight.step(batch)
+
+    first = _engine(bf16=bf16)
+    first.step(batch)
+    first.save_checkpoint(tmp_path / "ckpt")
+    resumed = _engine(bf16=bf16)
+    resumed.load_checkpoint(tmp_path / "ckpt")
+    assert resumed.steps == 1
+    for _ in range(2):
+        resumed.step(batch)
+
+    a, b = _params(straight.model), _params(resumed.model)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    sa, sb = straight.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
+    assert all(torch.equal(sa[i]["exp_avg_sq"], sb[i]["exp_avg_sq"]) for i in sa)
+
+
+def test_checkpoint_is_a_loadable_hf_folder(batch, tmp_path):
+    engine = _engine()
+    engine.step(batch)
+    folder = engine.save_checkpoint(tmp_path / "ckpt")
+    model, tok = load_model(str(folder))
+    trained = _params(engine.model)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, trained[k])
+    cfg = GenerationConfig(n=1, temperature=0.0, max_new_tokens=4)
+    (sample,), = TransformersGenerator(model, tok, cfg).generate([[{"role": "user", "content": "Hi"}]])
+    assert len(sample.response_token_ids) == 4
+
+
+def test_load_checkpoint_without_state_is_an_error(tmp_path):
+    engine = _engine()
+    with pytest.raises(FileNotFoundError, match="no training state"):
+        engine.load_checkpoint(tmp_path)
+
+
+def test_bad_batches_are_rejected(batch):
+    engine = _engine()
+    short = batch.with_columns(
+        pl.when(pl.col("sample_id") == "s2").then(pl.col("advantages").list.slice(1))
+        .otherwise(pl.col("advantages")).alias("advantages")
+    )
+    with pytest.raises(ValueError, match=r"row 2 \(s2\): advantages has"):
+        engine.step(short)
+    with pytest.raises(ValueError, match="cannot fill 2 mini-batches"):
+        engine.step(batch.head(1))
+    with pytest.raises(Exception, match="loss_weight"):
+        engine.step(batch.drop("loss_weight"))
+
+
+def _launch(nproc: int, out: Path, zero_stage: int) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
+           "--master_port=0" if nproc == 1 else "--standalone",
+           str(ROOT / "tests" / "_helpers_engines.py"), str(out), str(zero_stage)]
+    if nproc == 1:
+        cmd.remove("--master_port=0")
+        cmd.insert(4, "--standalone")
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads(out.with_suffix(".json").read_text())
+
+
+@pytest.mark.parametrize("zero_stage", [0, 2])
+def test_two_processes_match_one(tmp_path, zero_stage):
+    one = _launch(1, tmp_path / "one.safetensors", zero_stage)
+    two = _launch(2, tmp_path / "two.safetensors", zero_stage)
+    assert (one["world_size"], two["world_size"]) == (1, 2)
+    a, b = load_file(tmp_path / "one.safetensors"), load_file(tmp_path / "two.safetensors")
+    initial = _params(build_tiny()[0])
+    assert any(not torch.equal(a[k], initial[k]) for k in a)  # the step did move the weights
+    _assert_close_params(a, b, lr=WORKER_LR)
+    for key in ("loss", "kl", "clip_frac", "grad_norm"):
+        assert one[key] == pytest.approx(two[key], rel=1e-4, abs=1e-6)
