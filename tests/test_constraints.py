@@ -510,6 +510,17 @@ def test_describe_validates():
         constraints.get("length_constraints:number_words").describe({"num_words": 3})
 
 
+def test_language_names_cover_exactly_what_langdetect_can_answer():
+    import os
+
+    from langdetect.detector_factory import PROFILES_DIRECTORY
+
+    from hir_core.constraints.vocabulary import LANGUAGE_NAMES, SAMPLED_LANGUAGES
+
+    assert set(LANGUAGE_NAMES) == set(os.listdir(PROFILES_DIRECTORY))
+    assert set(SAMPLED_LANGUAGES) <= set(LANGUAGE_NAMES)
+
+
 def test_describe_shows_language_names():
     ctype = constraints.get("language:response_language")
     assert "Hindi" in ctype.describe({"language": "hi"}, seed=2)

@@ -20,7 +20,6 @@ against several constraints that need the same analysis.
 from __future__ import annotations
 
 import functools
-import os
 import re
 
 # langdetect draws random n-gram samples; a fixed seed makes its answer a function of the text.
@@ -78,15 +77,6 @@ def _language_detector_factory():
     # An instance attribute: detectors read it from here, not from the class-wide default.
     factory.seed = LANGDETECT_SEED
     return factory
-
-
-def supported_languages() -> tuple[str, ...]:
-    """Language codes langdetect can return (ISO 639-1, plus ``zh-cn`` and ``zh-tw``)."""
-    from langdetect.detector_factory import PROFILES_DIRECTORY
-
-    return tuple(
-        sorted(name for name in os.listdir(PROFILES_DIRECTORY) if not name.startswith("."))
-    )
 
 
 @functools.cache
