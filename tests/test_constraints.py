@@ -656,3 +656,17 @@ def test_fast_language_detector_returns_exactly_what_langdetect_returns():
     answers = [text._language_detector().detect(sample) for sample in corpus]
     assert answers == [langdetect_answer(sample) for sample in corpus]
     assert {"en", "de", "ru", "hi", "ja", None} <= set(answers)
+
+
+def test_stdlib_treebank_tokenizer_gives_nltks_tokens():
+    from _helpers_constraints import ADVERSARIAL_RESPONSES
+    from nltk.tokenize.destructive import NLTKWordTokenizer
+
+    corpus = list(ADVERSARIAL_RESPONSES[:-1]) + [row["prompt"] for row in reference.ifeval_rows()]
+    corpus.append(
+        "He said \"hi\" (and) [left] -- ok... can't won't I'm «q» ‘s’ “d” 3,000 $5.00 a:b a, b; "
+        "c@d #tag %50 & GIMME a break, wanna gonna 'tis 'twas NASA's U.S.A."
+    )
+    nltk_tokenizer = NLTKWordTokenizer()
+    ours = text._treebank_tokenizer()
+    assert [ours.tokenize(s) for s in corpus] == [nltk_tokenizer.tokenize(s) for s in corpus]

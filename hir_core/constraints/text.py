@@ -50,13 +50,39 @@ def count_sentences(text: str) -> int:
     return len(sentences(text))
 
 
+# The flags that mean the same in the `regex` engine and in `re`.
+_PORTABLE_FLAGS = re.IGNORECASE | re.MULTILINE | re.DOTALL | re.VERBOSE
+
+
+def _on_stdlib_re(pattern) -> re.Pattern:
+    compiled = getattr(pattern, "_rx", pattern)  # nltk.redos.TimedPattern wraps a `regex` one
+    if isinstance(compiled, re.Pattern):
+        return compiled
+    return re.compile(compiled.pattern, compiled.flags & _PORTABLE_FLAGS)
+
+
 @functools.cache
 def _treebank_tokenizer():
-    # NLTKWordTokenizer is pure regex and needs no NLTK data. Imported lazily: importing nltk
-    # costs about a second.
+    """NLTK's Treebank word tokenizer (``NLTKWordTokenizer``: pure regex, no data), with its
+    own patterns compiled by the stdlib ``re``.
+
+    NLTK runs each pattern through its ReDoS guard (the third-party ``regex`` engine plus a
+    per-call timeout), which makes tokenizing several times slower; these fixed patterns
+    match in linear time, and ``tests/test_constraints.py`` checks the tokens are the same.
+    Imported lazily: importing nltk takes about a second.
+    """
     from nltk.tokenize.destructive import NLTKWordTokenizer
 
-    return NLTKWordTokenizer()
+    overrides = {}
+    for name in ("STARTING_QUOTES", "ENDING_QUOTES", "PUNCTUATION", "CONVERT_PARENTHESES"):
+        overrides[name] = [(_on_stdlib_re(p), sub) for p, sub in getattr(NLTKWordTokenizer, name)]
+    for name in ("PARENS_BRACKETS", "DOUBLE_DASHES"):
+        pattern, sub = getattr(NLTKWordTokenizer, name)
+        overrides[name] = (_on_stdlib_re(pattern), sub)
+    for name in ("CONTRACTIONS2", "CONTRACTIONS3"):
+        overrides[name] = [_on_stdlib_re(p) for p in getattr(NLTKWordTokenizer, name)]
+    overrides["__module__"] = __name__
+    return type("StdlibTreebankTokenizer", (NLTKWordTokenizer,), overrides)()
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
