@@ -11,6 +11,13 @@ disagreement belongs to an explained category:
   non-letter by a random ASCII letter (``random.choice(string.ascii_letters)``; the harness
   seeds ``random``), so its verdict is about some other letter. This library counts the
   character the prompt asks for.
+
+Measured on the committed SmolLM2 fixture: 833 of 834 verdicts agree, strict and loose
+(99.9%); every type agrees fully except ``keywords:letter_frequency`` (32/33). The one
+disagreement is key 1122: the response holds 3 "#" where 4 are required, so this library
+says False; the reference checked a random letter instead and said True. Key 1129 (6 "!")
+agrees by chance (the response has one "!", and the random letter also fell short). On the
+adversarial responses every other verdict agrees.
 """
 
 from __future__ import annotations
