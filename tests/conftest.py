@@ -1,0 +1,17 @@
+"""Suite-wide settings: offline, no telemetry, all state inside the project's ignored folders."""
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+_CACHE = ROOT / ".cache"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_HOME", str(_CACHE / "prefect"))
+os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(_CACHE / "torch_extensions"))
+os.environ.setdefault("HIR_CACHE_DIR", str(_CACHE / "hir"))
+os.environ.setdefault("DS_BUILD_OPS", "0")
+
+FIXTURES = ROOT / "tests" / "fixtures"
