@@ -164,7 +164,7 @@ def gguf_to_folder(gguf_path: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        kwargs = dict(gguf_file=gguf_path.name, local_files_only=True)
+        kwargs = {"gguf_file": gguf_path.name, "local_files_only": True}
         tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(
             gguf_path.parent, dtype=torch.float32, **kwargs
@@ -203,18 +203,54 @@ def _set_padding(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> 
 # ----------------------------------------------------------------------------- tiny-random
 
 _WORDS = {
-    "subject": ["the model", "a writer", "my friend", "the teacher", "our team", "the city",
-                "a small dog", "the report", "this essay", "the poem"],
-    "verb": ["describes", "explains", "lists", "compares", "summarizes", "answers", "writes",
-             "reviews", "praises", "questions"],
-    "object": ["the history of tea", "three reasons to travel", "a recipe for bread",
-               "the rules of chess", "a letter to a friend", "the weather today",
-               "an email to the manager", "the benefits of sleep", "a story about a robot",
-               "the plan for next week"],
-    "tail": ["in two paragraphs", "without using any commas", "in all lowercase letters",
-             "with a title in double angular brackets", "in fewer than 100 words",
-             "and ends with a question", "in JSON format", "using at least 3 bullet points",
-             "in English only", "and mentions the keyword blue twice"],
+    "subject": [
+        "the model",
+        "a writer",
+        "my friend",
+        "the teacher",
+        "our team",
+        "the city",
+        "a small dog",
+        "the report",
+        "this essay",
+        "the poem",
+    ],
+    "verb": [
+        "describes",
+        "explains",
+        "lists",
+        "compares",
+        "summarizes",
+        "answers",
+        "writes",
+        "reviews",
+        "praises",
+        "questions",
+    ],
+    "object": [
+        "the history of tea",
+        "three reasons to travel",
+        "a recipe for bread",
+        "the rules of chess",
+        "a letter to a friend",
+        "the weather today",
+        "an email to the manager",
+        "the benefits of sleep",
+        "a story about a robot",
+        "the plan for next week",
+    ],
+    "tail": [
+        "in two paragraphs",
+        "without using any commas",
+        "in all lowercase letters",
+        "with a title in double angular brackets",
+        "in fewer than 100 words",
+        "and ends with a question",
+        "in JSON format",
+        "using at least 3 bullet points",
+        "in English only",
+        "and mentions the keyword blue twice",
+    ],
 }
 
 
@@ -225,7 +261,7 @@ def tiny_corpus(seed: int, n_lines: int = 2000) -> list[str]:
     for i in range(n_lines):
         parts = [rng.choice(_WORDS[k]) for k in ("subject", "verb", "object", "tail")]
         sentence = " ".join(parts).capitalize() + rng.choice([".", "!", "?", ":", ";"])
-        lines.append(f"{sentence} Item {i}: {rng.randint(0, 999)}, \"{parts[2]}\" - *{parts[1]}*")
+        lines.append(f'{sentence} Item {i}: {rng.randint(0, 999)}, "{parts[2]}" - *{parts[1]}*')
     return lines
 
 

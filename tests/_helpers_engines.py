@@ -16,7 +16,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script by launchers
 
-from schemas import BATCH  # noqa: E402
+from schemas import BATCH
 
 TASKS = [
     "Write a poem about tea.",
@@ -28,31 +28,50 @@ TASKS = [
 ]
 
 
-def make_batch(model, tokenizer, n_rows: int = 8, seed: int = 0, max_new_tokens: int = 10,
-               replay_every: int = 0) -> pl.DataFrame:
+def make_batch(
+    model,
+    tokenizer,
+    n_rows: int = 8,
+    seed: int = 0,
+    max_new_tokens: int = 10,
+    replay_every: int = 0,
+) -> pl.DataFrame:
     """A BATCH table from real samples of ``model``: old and reference log-probs are the
     rollout's own (policy = reference at step 0); advantages are seeded noise per token, so
     every branch of the clipped loss is reached after the first mini-batch."""
     from hir_core.engines.generation import GenerationConfig, TransformersGenerator
 
-    prompts = [[{"role": "user", "content": TASKS[i % len(TASKS)]}] for i in range((n_rows + 1) // 2)]
+    prompts = [
+        [{"role": "user", "content": TASKS[i % len(TASKS)]}] for i in range((n_rows + 1) // 2)
+    ]
     cfg = GenerationConfig(n=2, max_new_tokens=max_new_tokens, seed=seed, batch_size=16)
-    samples = [s for group in TransformersGenerator(model, tokenizer, cfg).generate(prompts) for s in group]
+    samples = [
+        s for group in TransformersGenerator(model, tokenizer, cfg).generate(prompts) for s in group
+    ]
     rng = np.random.default_rng(seed)
     rows = []
     for i, s in enumerate(samples[:n_rows]):
         n = len(s.response_token_ids)
         is_replay = bool(replay_every) and i % replay_every == replay_every - 1
-        rows.append({
-            "sample_id": f"s{i}", "group_id": f"g{s.prompt_index}", "prompt_id": f"p{s.prompt_index}",
-            "source_rollout_id": f"p{s.prompt_index}/{s.sample_idx}", "is_replay": is_replay,
-            "is_hindsight": False, "prompt": TASKS[s.prompt_index % len(TASKS)],
-            "prompt_token_ids": s.prompt_token_ids, "response_token_ids": s.response_token_ids,
-            "reward": float(rng.integers(0, 2)),
-            "advantages": rng.normal(size=n).astype(np.float32).tolist(),
-            "old_logprobs": s.logprobs, "ref_logprobs": s.logprobs,
-            "logprob_source": "rollout", "loss_weight": 0.5 if is_replay else 1.0,
-        })
+        rows.append(
+            {
+                "sample_id": f"s{i}",
+                "group_id": f"g{s.prompt_index}",
+                "prompt_id": f"p{s.prompt_index}",
+                "source_rollout_id": f"p{s.prompt_index}/{s.sample_idx}",
+                "is_replay": is_replay,
+                "is_hindsight": False,
+                "prompt": TASKS[s.prompt_index % len(TASKS)],
+                "prompt_token_ids": s.prompt_token_ids,
+                "response_token_ids": s.response_token_ids,
+                "reward": float(rng.integers(0, 2)),
+                "advantages": rng.normal(size=n).astype(np.float32).tolist(),
+                "old_logprobs": s.logprobs,
+                "ref_logprobs": s.logprobs,
+                "logprob_source": "rollout",
+                "loss_weight": 0.5 if is_replay else 1.0,
+            }
+        )
     return pl.from_arrow(pa.Table.from_pylist(rows, schema=BATCH))
 
 
@@ -77,10 +96,13 @@ def _worker(out_path: str, zero_stage: int) -> None:
         from hir_core.models import load_model
 
         saved, _ = load_model(str(folder))
-        save_file({k: v.contiguous() for k, v in saved.state_dict().items()
-                   if k != "lm_head.weight"}, out_path)
+        save_file(
+            {k: v.contiguous() for k, v in saved.state_dict().items() if k != "lm_head.weight"},
+            out_path,
+        )
         Path(out_path).with_suffix(".json").write_text(
-            __import__("json").dumps({**metrics, "world_size": engine.world_size}))
+            __import__("json").dumps({**metrics, "world_size": engine.world_size})
+        )
     torch.distributed.barrier()
 
 

@@ -19,7 +19,12 @@ from hir_core.engines.logprobs import compute_logprobs
 PROMPTS = [
     [{"role": "user", "content": "Write a poem about tea."}],
     [{"role": "user", "content": "Hi"}],
-    [{"role": "user", "content": "List three reasons to travel, in JSON format, in under 50 words."}],
+    [
+        {
+            "role": "user",
+            "content": "List three reasons to travel, in JSON format, in under 50 words.",
+        }
+    ],
 ]
 
 
@@ -72,8 +77,11 @@ def test_greedy_matches_hf_generate(tiny):
     for group in out:
         s = group[0]
         hf = model.generate(
-            torch.tensor([s.prompt_token_ids]), do_sample=False, max_new_tokens=10,
-            min_new_tokens=10, pad_token_id=tok.pad_token_id,
+            torch.tensor([s.prompt_token_ids]),
+            do_sample=False,
+            max_new_tokens=10,
+            min_new_tokens=10,
+            pad_token_id=tok.pad_token_id,
         )
         assert hf[0, len(s.prompt_token_ids) :].tolist() == s.response_token_ids
 
@@ -83,8 +91,11 @@ def test_sampled_logprobs_and_entropy_match_teacher_forcing(tiny):
     out = _generate(tiny, n=3, max_new_tokens=16)
     flat = [s for group in out for s in group]
     recomputed = compute_logprobs(
-        model, [s.prompt_token_ids for s in flat], [s.response_token_ids for s in flat],
-        micro_batch_size=4, pad_id=tok.pad_token_id,
+        model,
+        [s.prompt_token_ids for s in flat],
+        [s.response_token_ids for s in flat],
+        micro_batch_size=4,
+        pad_id=tok.pad_token_id,
     )
     for s, ref in zip(flat, recomputed):
         np.testing.assert_allclose(s.logprobs, ref, atol=1e-3)
@@ -103,7 +114,7 @@ def test_same_seed_same_samples_other_seed_other_samples(tiny):
     a = _generate(tiny, seed=1)
     b = _generate(tiny, seed=1)
     c = _generate(tiny, seed=2)
-    tokens = lambda out: [s.response_token_ids for g in out for s in g]  # noqa: E731
+    tokens = lambda out: [s.response_token_ids for g in out for s in g]
     assert tokens(a) == tokens(b)
     assert tokens(a) != tokens(c)
     assert len({tuple(t) for t in tokens(a)}) == len(tokens(a))  # samples of a group differ
@@ -171,6 +182,8 @@ def test_cut_at_stop():
 def test_batching_does_not_change_greedy_results(tiny):
     one_by_one = _generate(tiny, n=1, temperature=0.0, batch_size=1)
     batched = _generate(tiny, n=1, temperature=0.0, batch_size=3)
-    assert [g[0].response_token_ids for g in one_by_one] == [g[0].response_token_ids for g in batched]
+    assert [g[0].response_token_ids for g in one_by_one] == [
+        g[0].response_token_ids for g in batched
+    ]
     for a, b in zip(one_by_one, batched):
         np.testing.assert_allclose(a[0].logprobs, b[0].logprobs, atol=1e-4)

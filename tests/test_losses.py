@@ -117,7 +117,9 @@ def test_aggregation_modes():
         token_total += weights[b].item() * sum(row)
         token_count += len(row)
         seq_total += weights[b].item() * sum(row) / len(row)
-    assert aggregate(values, mask, "token_mean", weights).item() == pytest.approx(token_total / token_count)
+    assert aggregate(values, mask, "token_mean", weights).item() == pytest.approx(
+        token_total / token_count
+    )
     assert aggregate(values, mask, "seq_mean", weights).item() == pytest.approx(seq_total / B)
     assert aggregate(values, mask, "token_mean", weights, normalizer=100).item() == pytest.approx(
         token_total / 100
@@ -128,17 +130,28 @@ def test_aggregation_modes():
 
 def test_micro_batches_with_a_shared_normalizer_add_up():
     logp, old, ref, adv, mask = _inputs(3)
-    kwargs = dict(
-        clip_eps=torch.full((B, 1), 0.2, dtype=torch.float64), dual_clip=3.0,
-        aggregation="token_mean", kl_coef=0.1, kl_estimator="k3",
-    )
+    kwargs = {
+        "clip_eps": torch.full((B, 1), 0.2, dtype=torch.float64),
+        "dual_clip": 3.0,
+        "aggregation": "token_mean",
+        "kl_coef": 0.1,
+        "kl_estimator": "k3",
+    }
     w = torch.ones(B, dtype=torch.float64)
     full, _ = policy_loss(logp, old, ref, adv, mask, sample_weights=w, **kwargs)
     (full_grad,) = torch.autograd.grad(full, logp)
     n = mask.sum()
     parts = [
-        policy_loss(logp[s], old[s], ref[s], adv[s], mask[s], sample_weights=w[s],
-                    normalizer=n, **{**kwargs, "clip_eps": kwargs["clip_eps"][s]})[0]
+        policy_loss(
+            logp[s],
+            old[s],
+            ref[s],
+            adv[s],
+            mask[s],
+            sample_weights=w[s],
+            normalizer=n,
+            **{**kwargs, "clip_eps": kwargs["clip_eps"][s]},
+        )[0]
         for s in (slice(0, 1), slice(1, 4))
     ]
     (split_grad,) = torch.autograd.grad(sum(parts), logp)
@@ -152,8 +165,18 @@ def test_policy_loss_combines_its_parts():
     eps = torch.tensor([[0.2], [0.2], [0.1], [0.2]], dtype=torch.float64)
     is_hindsight = torch.tensor([False, False, False, True])
     loss, parts = policy_loss(
-        logp, old, ref, adv, mask, sample_weights=weights, clip_eps=eps, dual_clip=3.0,
-        aggregation="seq_mean", kl_coef=0.05, kl_estimator="k1", is_hindsight=is_hindsight,
+        logp,
+        old,
+        ref,
+        adv,
+        mask,
+        sample_weights=weights,
+        clip_eps=eps,
+        dual_clip=3.0,
+        aggregation="seq_mean",
+        kl_coef=0.05,
+        kl_estimator="k1",
+        is_hindsight=is_hindsight,
         hindsight_gamma=1.0,
     )
     loss.backward()

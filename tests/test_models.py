@@ -35,7 +35,7 @@ def _same_weights(a, b) -> bool:
 def test_tiny_random_is_deterministic_per_seed():
     model_a, tok_a = build_tiny_random(seed=3)
     model_b, tok_b = build_tiny_random(seed=3)
-    model_c, tok_c = build_tiny_random(seed=4)
+    model_c, _ = build_tiny_random(seed=4)
     assert _same_weights(model_a, model_b)
     assert tok_a.get_vocab() == tok_b.get_vocab()
     assert not _same_weights(model_a, model_c)
@@ -53,7 +53,7 @@ def test_tiny_random_is_tiny_and_chat_ready():
 
 def test_tiny_tokenizer_round_trips_any_text():
     _, tok = build_tiny()
-    text = "Ünïcödé, 日本語 & emoji 🙂 — \"quotes\"\n\ttabs  and   spaces"
+    text = 'Ünïcödé, 日本語 & emoji 🙂 — "quotes"\n\ttabs  and   spaces'
     assert tok.decode(tok.encode(text, add_special_tokens=False)) == text
 
 
@@ -165,7 +165,7 @@ def test_smollm2_is_dequantized_fp32_and_answers(smollm2):
     assert not hasattr(model.config, "quantization_config")
     assert 130e6 < sum(p.numel() for p in model.parameters()) < 140e6
     cfg = GenerationConfig(n=1, temperature=0.0, max_new_tokens=24)
-    (sample,), = TransformersGenerator(model, tok, cfg).generate([CHAT])
+    ((sample,),) = TransformersGenerator(model, tok, cfg).generate([CHAT])
     assert "4" in sample.response
     assert sample.finish_reason == "stop"  # the instruct model ends its turn with <|im_end|>
 

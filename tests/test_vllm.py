@@ -13,14 +13,14 @@ import torch
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB of KV cache on CPU
 vllm = pytest.importorskip("vllm", reason="vllm is not installed (make test-vllm runs this file)")
 
-from _tiny_model import build_tiny, save_tiny  # noqa: E402
+from _tiny_model import build_tiny, save_tiny
 
-from hir_core.engines.generation import (  # noqa: E402
+from hir_core.engines.generation import (
     GenerationConfig,
     TransformersGenerator,
     VllmGenerator,
 )
-from hir_core.engines.logprobs import compute_logprobs_and_entropy  # noqa: E402
+from hir_core.engines.logprobs import compute_logprobs_and_entropy
 
 pytestmark = pytest.mark.vllm
 
@@ -52,11 +52,15 @@ def _assert_greedy_agrees(model, hf_samples, vllm_samples):
     for a, b in zip(hf_samples, vllm_samples):
         if a.response_token_ids == b.response_token_ids:
             continue
-        t = next(i for i, (x, y) in enumerate(zip(a.response_token_ids, b.response_token_ids)) if x != y)
+        t = next(
+            i for i, (x, y) in enumerate(zip(a.response_token_ids, b.response_token_ids)) if x != y
+        )
         prefix = a.prompt_token_ids + a.response_token_ids[:t]
         with torch.no_grad():
             top2 = torch.topk(model(torch.tensor([prefix])).logits[0, -1].float(), 2).values
-        assert float(top2[0] - top2[1]) < NEAR_TIE, f"greedy paths diverge at token {t} without a tie"
+        assert float(top2[0] - top2[1]) < NEAR_TIE, (
+            f"greedy paths diverge at token {t} without a tie"
+        )
 
 
 def test_greedy_matches_transformers(vllm_generator):
@@ -81,14 +85,20 @@ def test_sampled_logprobs_match_teacher_forcing(vllm_generator):
     assert all(len(s.response_token_ids) == len(s.logprobs) > 0 for s in flat)
     assert len({tuple(s.response_token_ids) for s in flat}) == len(flat)
     logprobs, entropies = compute_logprobs_and_entropy(
-        model, [s.prompt_token_ids for s in flat], [s.response_token_ids for s in flat],
-        micro_batch_size=4, pad_id=tok.pad_token_id,
+        model,
+        [s.prompt_token_ids for s in flat],
+        [s.response_token_ids for s in flat],
+        micro_batch_size=4,
+        pad_id=tok.pad_token_id,
     )
     for s, lp, ent in zip(flat, logprobs, entropies):
         np.testing.assert_allclose(s.logprobs, lp, atol=1e-3)
         assert s.mean_entropy == pytest.approx(float(ent.mean()), abs=1e-3)
         assert s.finish_reason in ("stop", "length")
-        assert s.response == tok.decode(s.response_token_ids, skip_special_tokens=True) or s.finish_reason == "stop"
+        assert (
+            s.response == tok.decode(s.response_token_ids, skip_special_tokens=True)
+            or s.finish_reason == "stop"
+        )
 
 
 def test_stop_string_cuts_the_text(vllm_generator):

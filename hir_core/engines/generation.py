@@ -43,12 +43,16 @@ class GenerationConfig(BaseModel):
         description="transformers (batched, CPU or GPU) or vllm (the optional 'vllm' extra).",
     )
     n: int = Field(6, ge=1, description="Samples per prompt (paper: n_gen = 6).")
-    temperature: float = Field(1.0, ge=0.0, description="Sampling temperature (paper: 1.0); 0 is greedy.")
+    temperature: float = Field(
+        1.0, ge=0.0, description="Sampling temperature (paper: 1.0); 0 is greedy."
+    )
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus mass kept (paper: 1.0).")
     max_new_tokens: int = Field(
         1024, ge=1, description="Most response tokens per sample (ours; the paper is silent)."
     )
-    seed: int = Field(0, description="Sampling seed; same seed, prompts and batch size, same samples.")
+    seed: int = Field(
+        0, description="Sampling seed; same seed, prompts and batch size, same samples."
+    )
     stop: list[str] = Field(
         default_factory=list, description="Extra stop strings besides the end-of-sequence token."
     )
@@ -78,10 +82,16 @@ class Generator(Protocol):
         ...
 
 
-def chat_prompt_ids(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[Messages]) -> list[list[int]]:
+def chat_prompt_ids(
+    tokenizer: PreTrainedTokenizerBase, prompts: Sequence[Messages]
+) -> list[list[int]]:
     """Token ids of each chat, ending with the assistant turn's opening."""
     return [
-        list(tokenizer.apply_chat_template(list(m), add_generation_prompt=True, return_dict=True)["input_ids"])
+        list(
+            tokenizer.apply_chat_template(list(m), add_generation_prompt=True, return_dict=True)[
+                "input_ids"
+            ]
+        )
         for m in prompts
     ]
 
@@ -117,12 +127,16 @@ def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
 class TransformersGenerator:
     """Batched, left-padded decoding with a KV cache, on the model's device."""
 
-    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, cfg: GenerationConfig):
+    def __init__(
+        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, cfg: GenerationConfig
+    ):
         self.model = model
         self.tokenizer = tokenizer
         self.cfg = cfg
         self.eos_ids = _eos_ids(model, tokenizer)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_ids[0]
+        self.pad_id = (
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_ids[0]
+        )
 
     def generate(self, prompts: Sequence[Messages]) -> list[list[Sample]]:
         prompt_ids = chat_prompt_ids(self.tokenizer, prompts)
@@ -183,7 +197,9 @@ class TransformersGenerator:
             if bool((lengths > 0).all()):
                 break
             next_input = token[:, None]
-            attention_mask = torch.cat([attention_mask, attention_mask.new_ones(len(batch), 1)], dim=1)
+            attention_mask = torch.cat(
+                [attention_mask, attention_mask.new_ones(len(batch), 1)], dim=1
+            )
             position_ids = position_ids[:, -1:] + 1
         steps = len(tokens)
         lengths[lengths == 0] = steps
@@ -192,7 +208,8 @@ class TransformersGenerator:
         entropy_matrix = torch.stack(entropies, 1)
         return [
             self._sample_record(
-                batch[row], prompt_ids[row],
+                batch[row],
+                prompt_ids[row],
                 token_matrix[row, : lengths[row]].tolist(),
                 logprob_matrix[row, : lengths[row]].tolist(),
                 entropy_matrix[row, : lengths[row]].tolist(),
@@ -220,14 +237,26 @@ class TransformersGenerator:
         return hit
 
     def _sample_record(
-        self, request: tuple[int, int], prompt_ids: list[int], token_ids: list[int],
-        logprobs: list[float], entropies: list[float], stopped: bool,
+        self,
+        request: tuple[int, int],
+        prompt_ids: list[int],
+        token_ids: list[int],
+        logprobs: list[float],
+        entropies: list[float],
+        stopped: bool,
     ) -> Sample:
-        text, _ = cut_at_stop(self.tokenizer.decode(token_ids, skip_special_tokens=True), self.cfg.stop)
+        text, _ = cut_at_stop(
+            self.tokenizer.decode(token_ids, skip_special_tokens=True), self.cfg.stop
+        )
         return Sample(
-            prompt_index=request[0], sample_idx=request[1], response=text,
-            prompt_token_ids=list(prompt_ids), response_token_ids=token_ids, logprobs=logprobs,
-            mean_entropy=_mean(entropies), finish_reason="stop" if stopped else "length",
+            prompt_index=request[0],
+            sample_idx=request[1],
+            response=text,
+            prompt_token_ids=list(prompt_ids),
+            response_token_ids=token_ids,
+            logprobs=logprobs,
+            mean_entropy=_mean(entropies),
+            finish_reason="stop" if stopped else "length",
         )
 
 
@@ -251,8 +280,14 @@ class VllmGenerator:
     checkpoint with transformers (``entropy_micro_batch_size`` sequences at a time).
     """
 
-    def __init__(self, model_dir: str | Path, cfg: GenerationConfig, dtype: str = "float32",
-                 entropy_micro_batch_size: int = 8, **llm_kwargs):
+    def __init__(
+        self,
+        model_dir: str | Path,
+        cfg: GenerationConfig,
+        dtype: str = "float32",
+        entropy_micro_batch_size: int = 8,
+        **llm_kwargs,
+    ):
         self.cfg = cfg
         self.dtype = dtype
         self.entropy_micro_batch_size = entropy_micro_batch_size
@@ -263,13 +298,17 @@ class VllmGenerator:
     def load(self, model_dir: str | Path) -> None:
         """(Re)load the engine from ``model_dir``: the latest checkpoint of each iteration."""
         import vllm
+
         from hir_core.models import load_model
 
         self.close()
         self.model_dir = Path(model_dir)
         self.llm = vllm.LLM(
-            model=str(self.model_dir), dtype=self.dtype, seed=self.cfg.seed,
-            tensor_parallel_size=self.cfg.tensor_parallel_size, **self.llm_kwargs,
+            model=str(self.model_dir),
+            dtype=self.dtype,
+            seed=self.cfg.seed,
+            tensor_parallel_size=self.cfg.tensor_parallel_size,
+            **self.llm_kwargs,
         )
         self.hf_model, self.tokenizer = load_model(str(self.model_dir))
 
@@ -284,35 +323,54 @@ class VllmGenerator:
 
         prompt_ids = chat_prompt_ids(self.tokenizer, prompts)
         params = vllm.SamplingParams(
-            n=self.cfg.n, temperature=self.cfg.temperature, top_p=self.cfg.top_p,
-            max_tokens=self.cfg.max_new_tokens, seed=self.cfg.seed, stop=self.cfg.stop or None,
-            logprobs=0, skip_special_tokens=True,
+            n=self.cfg.n,
+            temperature=self.cfg.temperature,
+            top_p=self.cfg.top_p,
+            max_tokens=self.cfg.max_new_tokens,
+            seed=self.cfg.seed,
+            stop=self.cfg.stop or None,
+            logprobs=0,
+            skip_special_tokens=True,
         )
         outputs = self.llm.generate(
             [vllm.TokensPrompt(prompt_token_ids=ids) for ids in prompt_ids], params, use_tqdm=True
         )
-        flat = [(p, s, out) for p, request in enumerate(outputs) for s, out in enumerate(request.outputs)]
+        flat = [
+            (p, s, out)
+            for p, request in enumerate(outputs)
+            for s, out in enumerate(request.outputs)
+        ]
         _, entropies = compute_logprobs_and_entropy(
-            self.hf_model, [prompt_ids[p] for p, _, _ in flat],
-            [list(out.token_ids) for _, _, out in flat], self.entropy_micro_batch_size,
+            self.hf_model,
+            [prompt_ids[p] for p, _, _ in flat],
+            [list(out.token_ids) for _, _, out in flat],
+            self.entropy_micro_batch_size,
             pad_id=self.tokenizer.pad_token_id or 0,
         )
         grouped: list[list[Sample]] = [[] for _ in prompts]
         for (p, s, out), entropy in zip(flat, entropies):
             token_ids = list(out.token_ids)
-            grouped[p].append(Sample(
-                prompt_index=p, sample_idx=s, response=out.text,
-                prompt_token_ids=prompt_ids[p], response_token_ids=token_ids,
-                logprobs=[lp[t].logprob for lp, t in zip(out.logprobs, token_ids)],
-                mean_entropy=_mean(entropy.tolist()),
-                finish_reason="stop" if out.finish_reason == "stop" else "length",
-            ))
+            grouped[p].append(
+                Sample(
+                    prompt_index=p,
+                    sample_idx=s,
+                    response=out.text,
+                    prompt_token_ids=prompt_ids[p],
+                    response_token_ids=token_ids,
+                    logprobs=[lp[t].logprob for lp, t in zip(out.logprobs, token_ids)],
+                    mean_entropy=_mean(entropy.tolist()),
+                    finish_reason="stop" if out.finish_reason == "stop" else "length",
+                )
+            )
         return grouped
 
 
-def make_generator(cfg: GenerationConfig, model_dir: str | Path | None = None,
-                   model: PreTrainedModel | None = None,
-                   tokenizer: PreTrainedTokenizerBase | None = None) -> Generator:
+def make_generator(
+    cfg: GenerationConfig,
+    model_dir: str | Path | None = None,
+    model: PreTrainedModel | None = None,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+) -> Generator:
     """The backend ``cfg.backend`` names: vLLM reads ``model_dir``; transformers uses the given
     model and tokenizer, or loads ``model_dir``."""
     if cfg.backend == "vllm":

@@ -27,9 +27,7 @@ def pad_prompt_response(
     (token t+1), so ``logits[:, :-1]`` lines up with ``input_ids[:, 1:]``.
     """
     if len(prompt_ids_list) != len(response_ids_list):
-        raise ValueError(
-            f"{len(prompt_ids_list)} prompts but {len(response_ids_list)} responses"
-        )
+        raise ValueError(f"{len(prompt_ids_list)} prompts but {len(response_ids_list)} responses")
     lengths = [len(p) + len(r) for p, r in zip(prompt_ids_list, response_ids_list)]
     width = max(lengths)
     input_ids = torch.full((len(lengths), width), pad_id, dtype=torch.long)

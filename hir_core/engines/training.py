@@ -77,12 +77,15 @@ class TrainingConfig(BaseModel):
     kl_estimator: Literal["k1", "k3"] = Field(
         "k1", description="KL estimator: k1 = log ratio (paper, in the reward); k3 low-variance."
     )
-    kl_coef: float = Field(0.001, ge=0.0, description="KL coefficient when kl='loss' (paper: 0.001).")
+    kl_coef: float = Field(
+        0.001, ge=0.0, description="KL coefficient when kl='loss' (paper: 0.001)."
+    )
     replay_clip_eps: float | None = Field(
         None, gt=0.0, description="PPO clip range for is_replay samples; None: clip_eps (paper)."
     )
     hindsight_gamma: float = Field(
-        1.0, gt=0.0,
+        1.0,
+        gt=0.0,
         description="HeRL: is_hindsight samples use -A r/(r+gamma) without clipping (HeRL: 1).",
     )
     # Per-sample weights (e.g. the replay weight) arrive in the batch's loss_weight column,
@@ -93,7 +96,9 @@ def bf16_available() -> bool:
     """Whether this machine runs bf16 matmuls natively (CUDA bf16, or CPU AMX/AVX512-BF16)."""
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return bool(
+        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
 
 
 class _ClippingAdamW(torch.optim.AdamW):
@@ -128,8 +133,12 @@ def init_distributed() -> None:
 
     if dist.is_initialized():
         return
-    for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"),
-                       ("MASTER_ADDR", "127.0.0.1")):
+    for key, value in (
+        ("RANK", "0"),
+        ("LOCAL_RANK", "0"),
+        ("WORLD_SIZE", "1"),
+        ("MASTER_ADDR", "127.0.0.1"),
+    ):
         os.environ.setdefault(key, value)
     os.environ.setdefault("MASTER_PORT", str(_free_port()))
     deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
@@ -151,14 +160,18 @@ class TrainingEngine:
         if isinstance(model, (ModelConfig, str)):
             model, tokenizer = load_model(model)
         self.tokenizer = tokenizer
-        self.pad_id = int(tokenizer.pad_token_id) if tokenizer is not None and tokenizer.pad_token_id is not None else 0
+        self.pad_id = (
+            int(tokenizer.pad_token_id)
+            if tokenizer is not None and tokenizer.pad_token_id is not None
+            else 0
+        )
         init_distributed()
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.bf16 = bf16_available() if self.cfg.bf16 == "auto" else self.cfg.bf16
 
         self.reference = copy.deepcopy(model).eval().requires_grad_(False)
         model.train()
-        adamw = dict(lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        adamw = {"lr": self.cfg.lr, "weight_decay": self.cfg.weight_decay}
         if self.cfg.zero_stage == 0:
             optimizer = _ClippingAdamW(model.parameters(), self.cfg.grad_clip, **adamw)
         else:
@@ -194,13 +207,15 @@ class TrainingEngine:
 
     # ------------------------------------------------------------------------- log-probs
 
-    def policy_logprobs(self, prompt_ids: Sequence[Sequence[int]],
-                        response_ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
+    def policy_logprobs(
+        self, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]]
+    ) -> list[np.ndarray]:
         """Teacher-forced log-probs under the current policy (old log-probs), fp32."""
         return self._logprobs(self.engine, prompt_ids, response_ids)
 
-    def ref_logprobs(self, prompt_ids: Sequence[Sequence[int]],
-                     response_ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
+    def ref_logprobs(
+        self, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]]
+    ) -> list[np.ndarray]:
         """Teacher-forced log-probs under the frozen reference model, fp32."""
         return self._logprobs(self.reference, prompt_ids, response_ids)
 
@@ -208,7 +223,9 @@ class TrainingEngine:
         was_training = self.engine.module.training
         self.engine.module.eval()
         try:
-            return compute_logprobs(model, prompt_ids, response_ids, self.cfg.micro_batch_size, self.pad_id)
+            return compute_logprobs(
+                model, prompt_ids, response_ids, self.cfg.micro_batch_size, self.pad_id
+            )
         finally:
             self.engine.module.train(was_training)
 
@@ -234,7 +251,9 @@ class TrainingEngine:
         elapsed = time.perf_counter() - start
         self.steps += 1
         summary = {key: float(np.mean([m[key] for m in history])) for key in history[0]}
-        summary.update(tokens_per_s=tokens / elapsed, lr=float(self.optimizer.param_groups[0]["lr"]))
+        summary.update(
+            tokens_per_s=tokens / elapsed, lr=float(self.optimizer.param_groups[0]["lr"])
+        )
         return summary
 
     def _mini_batch_step(self, rows: list[dict]) -> tuple[dict[str, float], int]:
@@ -248,10 +267,19 @@ class TrainingEngine:
         mine = rows[self.rank :: self.world_size]
         totals = torch.zeros(4, dtype=torch.float64)  # loss, pg_loss... summed over micro-batches
         for start in range(0, len(mine), cfg.micro_batch_size):
-            loss, parts = self._micro_batch_loss(mine[start : start + cfg.micro_batch_size], normalizer)
+            loss, parts = self._micro_batch_loss(
+                mine[start : start + cfg.micro_batch_size], normalizer
+            )
             self.engine.backward(loss, scale_wrt_gas=False)
-            totals += torch.tensor([loss.item(), parts["pg_loss"].item(), parts["kl"].item(),
-                                    parts["clip_frac"].item()], dtype=torch.float64)
+            totals += torch.tensor(
+                [
+                    loss.item(),
+                    parts["pg_loss"].item(),
+                    parts["kl"].item(),
+                    parts["clip_frac"].item(),
+                ],
+                dtype=torch.float64,
+            )
         self.engine.step()
         totals = self._sum_over_ranks(totals) / self.world_size
         tokens = sum(len(r["prompt_token_ids"]) + len(r["response_token_ids"]) for r in rows)
@@ -260,7 +288,9 @@ class TrainingEngine:
         else:
             grad_norm = self.engine.get_global_grad_norm()
         metrics = {
-            "loss": totals[0].item(), "pg_loss": totals[1].item(), "kl": totals[2].item(),
+            "loss": totals[0].item(),
+            "pg_loss": totals[1].item(),
+            "kl": totals[2].item(),
             "clip_frac": totals[3].item(),
             "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
         }
@@ -269,8 +299,10 @@ class TrainingEngine:
     def _micro_batch_loss(self, rows: list[dict], normalizer: float):
         cfg = self.cfg
         input_ids, attention_mask, response_mask = pad_prompt_response(
-            [r["prompt_token_ids"] for r in rows], [r["response_token_ids"] for r in rows],
-            self.pad_id, self.device,
+            [r["prompt_token_ids"] for r in rows],
+            [r["response_token_ids"] for r in rows],
+            self.pad_id,
+            self.device,
         )
         with self._autocast():
             logprobs = token_logprobs(self.engine, input_ids, attention_mask)
@@ -279,13 +311,20 @@ class TrainingEngine:
         replay_eps = cfg.replay_clip_eps if cfg.replay_clip_eps is not None else cfg.clip_eps
         clip_eps = torch.where(is_replay, replay_eps, cfg.clip_eps)[:, None].to(torch.float32)
         return policy_loss(
-            logprobs, per_token["old_logprobs"], per_token["ref_logprobs"], per_token["advantages"],
+            logprobs,
+            per_token["old_logprobs"],
+            per_token["ref_logprobs"],
+            per_token["advantages"],
             response_mask,
             sample_weights=torch.tensor([r["loss_weight"] for r in rows], device=self.device),
-            clip_eps=clip_eps, dual_clip=cfg.dual_clip, aggregation=cfg.aggregation,
-            kl_coef=cfg.kl_coef if cfg.kl == "loss" else 0.0, kl_estimator=cfg.kl_estimator,
+            clip_eps=clip_eps,
+            dual_clip=cfg.dual_clip,
+            aggregation=cfg.aggregation,
+            kl_coef=cfg.kl_coef if cfg.kl == "loss" else 0.0,
+            kl_estimator=cfg.kl_estimator,
             is_hindsight=torch.tensor([r["is_hindsight"] for r in rows], device=self.device),
-            hindsight_gamma=cfg.hindsight_gamma, normalizer=normalizer,
+            hindsight_gamma=cfg.hindsight_gamma,
+            normalizer=normalizer,
         )
 
     def _scatter(self, rows: list[dict], column: str, response_mask: torch.Tensor) -> torch.Tensor:
@@ -314,8 +353,9 @@ class TrainingEngine:
         folder = Path(folder)
         params = list(self.model.parameters())
         # ZeRO-3 shards parameters: gather them for the full-weight save (no-op below stage 3).
-        with deepspeed.zero.GatheredParameters(params, modifier_rank=None,
-                                               enabled=self.cfg.zero_stage == 3):
+        with deepspeed.zero.GatheredParameters(
+            params, modifier_rank=None, enabled=self.cfg.zero_stage == 3
+        ):
             if self.rank == 0:
                 state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
                 self.model.save_pretrained(folder, state_dict=state, safe_serialization=True)
@@ -332,7 +372,9 @@ class TrainingEngine:
         if not (folder / _DS_STATE / _DS_TAG).is_dir():
             raise FileNotFoundError(f"{folder} holds no training state ({_DS_STATE}/{_DS_TAG})")
         path, _ = self.engine.load_checkpoint(
-            str(folder / _DS_STATE), tag=_DS_TAG, load_optimizer_states=True,
+            str(folder / _DS_STATE),
+            tag=_DS_TAG,
+            load_optimizer_states=True,
             load_lr_scheduler_states=False,
         )
         if path is None:
