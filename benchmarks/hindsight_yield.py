@@ -32,17 +32,17 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import polars as pl
 
-from hir_core.advantages import AdvantageConfig, assemble_batch  # noqa: E402
-from hir_core.data import build_synthetic  # noqa: E402
-from hir_core.hindsight import HindsightConfig, run_hindsight  # noqa: E402
-from hir_core.hindsight.base import replays_frame  # noqa: E402
-from hir_core.metrics import signal_fraction  # noqa: E402
-from hir_core.rewards import RewardConfig, score_verdicts  # noqa: E402
-from schemas import ROLLOUTS, VERDICTS  # noqa: E402
+from hir_core.advantages import AdvantageConfig, assemble_batch
+from hir_core.data import build_synthetic
+from hir_core.hindsight import HindsightConfig, run_hindsight
+from hir_core.hindsight.base import replays_frame
+from hir_core.metrics import signal_fraction
+from hir_core.rewards import RewardConfig, score_verdicts
+from schemas import ROLLOUTS, VERDICTS
 
 ROOT = Path(__file__).resolve().parents[1]
 SUCCESS_RATES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
@@ -170,13 +170,15 @@ def section(results, replay_fill, stage_seconds, prompts, seeds, command, plot_l
         "",
         f"Command: `{command}`",
         "",
-        f"{prompts.height} synthetic prompts (`build_synthetic({prompts.height}, 0, seed=0)`, "
-        f"{counts.min()}-{counts.max()} constraints, mean {counts.mean():.2f}; "
-        f"one-constraint prompts, which can never yield a replay: {(counts == 1).sum()}). "
-        "Each sample succeeds with the given probability (each constraint passes independently "
-        "with probability s^(1/n)). Cell: fraction of prompts whose advantage group has "
-        f"non-constant reward, mean ± std over {seeds} seeds. HiR: {N_GEN} generated + "
-        f"K = ({N_TOTAL} - {N_GEN}) x {prompts.height} replays, lambda_t at step 0.",
+        (
+            f"{prompts.height} synthetic prompts (`build_synthetic({prompts.height}, 0, seed=0)`, "
+            f"{counts.min()}-{counts.max()} constraints, mean {counts.mean():.2f}; "
+            f"one-constraint prompts, which can never yield a replay: {(counts == 1).sum()}). "
+            "Each sample succeeds with the given probability (each constraint passes independently "
+            "with probability s^(1/n)). Cell: fraction of prompts whose advantage group has "
+            f"non-constant reward, mean ± std over {seeds} seeds. HiR: {N_GEN} generated + "
+            f"K = ({N_TOTAL} - {N_GEN}) x {prompts.height} replays, lambda_t at step 0."
+        ),
         "",
         header,
         "|" + "---|" * (len(ARMS) + 3),
@@ -190,14 +192,18 @@ def section(results, replay_fill, stage_seconds, prompts, seeds, command, plot_l
     ms = sorted(1000 * s for s in stage_seconds)
     lines += [
         "",
-        "Reading: the `none, n=8` column should match the analytic 1 - s^8 - (1 - s)^8 (a check "
-        "of the harness). HiR's ceiling is the share of prompts with two or more constraints. "
-        "HiR generates 6 samples per prompt, so at high success rates, where an all-success "
-        "group of 6 gives no candidate, compare it with `none, n=6`.",
+        (
+            "Reading: the `none, n=8` column should match the analytic 1 - s^8 - (1 - s)^8 (a check "
+            "of the harness). HiR's ceiling is the share of prompts with two or more constraints. "
+            "HiR generates 6 samples per prompt, so at high success rates, where an all-success "
+            "group of 6 gives no candidate, compare it with `none, n=6`."
+        ),
         "",
-        f"hir stage time per iteration ({prompts.height} prompts x {N_GEN} samples, selection, "
-        f"rewrite, no re-verification): median {statistics.median(ms):.1f} ms "
-        f"(min {ms[0]:.1f}, max {ms[-1]:.1f}, {len(ms)} runs, this machine's CPU).",
+        (
+            f"hir stage time per iteration ({prompts.height} prompts x {N_GEN} samples, selection, "
+            f"rewrite, no re-verification): median {statistics.median(ms):.1f} ms "
+            f"(min {ms[0]:.1f}, max {ms[-1]:.1f}, {len(ms)} runs, this machine's CPU)."
+        ),
         "",
         f"![hindsight yield]({plot_link})",
         "",
@@ -208,7 +214,7 @@ def section(results, replay_fill, stage_seconds, prompts, seeds, command, plot_l
 def write_section(path: Path, text: str) -> None:
     """Replace this benchmark's section of BENCHMARKS.md (or append it); keep the others."""
     current = path.read_text("utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
     if pattern.search(current):
         updated = pattern.sub(lambda _: text + "\n", current, count=1)
     else:
