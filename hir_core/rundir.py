@@ -1,29 +1,146 @@
-"""Run directory: layout, manifest, lock, stage seeds and input hashes (ARCHITECTURE.md).
+"""The run directory: layout, frozen config, manifest, lock, stage seeds and input hashes.
 
-STUB: signatures of the orchestration contract (/work/notes/orchestration-api.md);
-implementation follows.
+Layout (ARCHITECTURE.md)::
+
+    <root>/config.yaml                resolved config, frozen at the run's start
+    <root>/manifest.json              per iteration and stage: status, outputs + sha256,
+                                      input hash, timings, metrics
+    <root>/.lock                      holder of the run (pid, host, start, holder label)
+    <root>/iter-0000/<table>.parquet  prompts, rollouts, verdicts, replays, batch
+    <root>/iter-0000/train.json       the train stage's metrics
+    <root>/checkpoints/iter-0000/     policy after iteration 0 (HF safetensors + deepspeed/)
+
+A stage is done when the manifest says so, its recorded input hash equals the one computed
+now, and every output still has the recorded sha256 (:meth:`Manifest.is_done`): a truncated,
+hand-edited or half-written output is recomputed, never trusted. The input hash covers the
+config (minus fields that cannot change a stage's output), the iteration, the stage and the
+sha256 of every input file, so a changed upstream output invalidates everything downstream
+without any bookkeeping.
+
+Nothing here imports prefect or mlflow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+import contextlib
+import datetime as _dt
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any, Self
 
-from hir_core.config import PipelineConfig
+from hir_core.config import ConfigError, PipelineConfig, config_diff, config_hash, dump_config
+from hir_core.config import load_config as _load_config
+from hir_core.storage import atomic_write, file_sha256
+
+__all__ = [
+    "STAGES",
+    "Manifest",
+    "RunDir",
+    "RunLock",
+    "RunLockedError",
+    "input_hash",
+    "path_sha256",
+    "stage_seed",
+]
 
 STAGES = ("prompts", "rollouts", "verdicts", "replays", "batch", "train")
+# Stages whose output is one Parquet table named like the stage.
+TABLE_STAGES = STAGES[:-1]
+MANIFEST_VERSION = 1
+
+# Fields that may differ when a run is resumed: they cannot change any stage's output.
+# `iterations` may only grow (and not under hindsight.schedule=progress, where it shapes
+# the curriculum of iterations already done).
+_RESUMABLE_FIELDS = ("iterations", "tracking")
+# Left out of every stage's input hash: iterations (growing a run must not invalidate its
+# finished stages), tracking and name (labels). `evaluation` only enters evaluation stages.
+_UNHASHED_FIELDS = ("iterations", "tracking", "name")
 
 
 class RunLockedError(RuntimeError):
-    """Another process holds the run's lock; the message names it."""
+    """Another flow holds the run directory; the message names the holder."""
+
+
+# ------------------------------------------------------------------------------------ hashes
+
+
+# Hashes of large files keyed by (path, size, mtime, inode): a checkpoint is an input of
+# three stages per iteration and is verified on every resume; re-reading GBs each time costs
+# seconds. Small files (every table of the tests) are always re-read.
+_HASH_CACHE_MIN_BYTES = 16 << 20
+_hash_cache: dict[tuple, str] = {}
+
+
+def _file_hash(path: Path) -> str:
+    stat = path.stat()
+    if stat.st_size < _HASH_CACHE_MIN_BYTES:
+        return file_sha256(path)
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if key not in _hash_cache:
+        _hash_cache[key] = file_sha256(path)
+    return _hash_cache[key]
+
+
+def path_sha256(path: str | Path) -> str:
+    """sha256 of a file, or of a folder: of the sorted (relative path, file sha256) pairs of
+    every file below it. FileNotFoundError when absent."""
+    path = Path(path)
+    if path.is_file():
+        return _file_hash(path)
+    if not path.is_dir():
+        raise FileNotFoundError(path)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{file.relative_to(path).as_posix()}\0{_file_hash(file)}\n".encode())
+    return digest.hexdigest()
+
+
+def stage_seed(run_seed: int, iteration: int, stage: str) -> int:
+    """A seed in [0, 2**31) derived from (run seed, iteration, stage) by sha256: stable
+    across processes and Python versions (unlike ``hash()``), distinct per stage."""
+    blob = f"hir-stage-seed|{int(run_seed)}|{int(iteration)}|{stage}".encode()
+    return int.from_bytes(hashlib.sha256(blob).digest()[:4], "big") & 0x7FFFFFFF
+
+
+def input_hash(cfg: PipelineConfig, iteration: int, stage: str, inputs: Sequence[Path]) -> str:
+    """Hash of what a stage's output depends on: the config (without iterations, tracking,
+    name; without evaluation unless the stage name starts with ``eval``), the iteration, the
+    stage and the content of each input file or folder, in order."""
+    exclude = list(_UNHASHED_FIELDS)
+    if not stage.startswith("eval"):
+        exclude.append("evaluation")
+    record = {
+        "config": config_hash(cfg, exclude=exclude),
+        "iteration": int(iteration),
+        "stage": stage,
+        "inputs": [[Path(p).name, path_sha256(p)] for p in inputs],
+    }
+    blob = json.dumps(record, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+# ------------------------------------------------------------------------------------ run dir
 
 
 class RunDir:
+    """Paths of one run, its frozen config, its lock."""
+
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.config_path = self.root / "config.yaml"
         self.manifest_path = self.root / "manifest.json"
+        self.lock_path = self.root / ".lock"
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.root)!r})"
+
+    # -- layout
 
     def iteration_dir(self, k: int) -> Path:
         return self.root / f"iter-{k:04d}"
@@ -31,43 +148,329 @@ class RunDir:
     def table_path(self, k: int, table: str) -> Path:
         return self.iteration_dir(k) / f"{table}.parquet"
 
+    def train_json_path(self, k: int) -> Path:
+        return self.iteration_dir(k) / "train.json"
+
     def checkpoint_dir(self, k: int) -> Path:
         return self.root / "checkpoints" / f"iter-{k:04d}"
 
-    def latest_checkpoint(self, before: int | None = None) -> Path | None:
-        raise NotImplementedError
+    def stage_outputs(self, k: int, stage: str) -> dict[str, Path]:
+        """Output name -> path of a stage (what :meth:`Manifest.record` takes)."""
+        _check_stage(stage)
+        if stage == "train":
+            return {"train": self.train_json_path(k), "checkpoint": self.checkpoint_dir(k)}
+        return {stage: self.table_path(k, stage)}
 
-    def lock(self, holder: str = "") -> AbstractContextManager:
-        raise NotImplementedError
+    def stage_inputs(self, k: int, stage: str) -> list[Path]:
+        """The files and folders a stage reads (what :func:`input_hash` takes).
+
+        Stages that run the policy also depend on the previous checkpoint (none at k = 0:
+        the base model, named by the config).
+        """
+        _check_stage(stage)
+        tables = {t: self.table_path(k, t) for t in TABLE_STAGES}
+        previous = [self.checkpoint_dir(k - 1)] if k > 0 else []
+        return {
+            "prompts": [],
+            "rollouts": [tables["prompts"], *previous],
+            "verdicts": [tables["prompts"], tables["rollouts"]],
+            "replays": [tables["prompts"], tables["rollouts"], tables["verdicts"]],
+            "batch": [
+                tables["prompts"],
+                tables["rollouts"],
+                tables["verdicts"],
+                tables["replays"],
+                *previous,
+            ],
+            "train": [tables["batch"], *previous],
+        }[stage]
+
+    def latest_checkpoint(self, before: int | None = None) -> Path | None:
+        """Checkpoint of the last iteration < ``before`` (all, if None) whose train stage the
+        manifest records as done and whose folder exists; None: start from the base model."""
+        manifest = Manifest.load(self)
+        done = [
+            k
+            for k in manifest.iterations()
+            if (before is None or k < before)
+            and (manifest.stage(k, "train") or {}).get("status") == "done"
+            and self.checkpoint_dir(k).is_dir()
+        ]
+        return self.checkpoint_dir(max(done)) if done else None
+
+    # -- lock and config
+
+    def lock(self, holder: str = "") -> RunLock:
+        """A lock on the run (use as a context manager); refuses with RunLockedError while
+        another process (or another lock object) holds it."""
+        return RunLock(self.lock_path, holder)
 
     def init(self, cfg: PipelineConfig) -> PipelineConfig:
-        raise NotImplementedError
+        """Start or resume the run with ``cfg``; returns the config to run with.
+
+        A new directory gets ``config.yaml``. An existing one keeps its frozen config: a
+        ``cfg`` differing in anything but ``tracking`` or a larger ``iterations`` is a
+        ConfigError listing the differing fields. A grown ``iterations`` is written back.
+        """
+        if not self.config_path.is_file():
+            self.root.mkdir(parents=True, exist_ok=True)
+            dump_config(cfg, self.config_path)
+            return cfg
+        frozen = _load_config(self.config_path)
+        diff = config_diff(frozen, cfg)
+        refused = {
+            field: values
+            for field, values in diff.items()
+            if field.split(".")[0] not in _RESUMABLE_FIELDS
+        }
+        if refused:
+            listed = "; ".join(
+                f"{field} (run has {old!r}, given {new!r})" for field, (old, new) in refused.items()
+            )
+            raise ConfigError(
+                f"{self.config_path}: this run was started with another config; differing "
+                f"fields: {listed}. Resume with the frozen config (only iterations may grow) "
+                "or start a new run directory."
+            )
+        if cfg.iterations < frozen.iterations:
+            raise ConfigError(
+                f"iterations: {cfg.iterations} < {frozen.iterations}, the run's frozen value "
+                f"({self.config_path}); a run can only grow"
+            )
+        if cfg.iterations > frozen.iterations and frozen.hindsight.schedule == "progress":
+            raise ConfigError(
+                f"iterations: cannot grow from {frozen.iterations} to {cfg.iterations} with "
+                "hindsight.schedule=progress: the curriculum of the finished iterations depends "
+                "on the total; start a new run directory"
+            )
+        if diff:
+            dump_config(cfg, self.config_path)
+        return cfg
+
+    def load_config(self) -> PipelineConfig:
+        """The run's frozen config."""
+        if not self.config_path.is_file():
+            raise ConfigError(f"{self.root} is not a run directory (no config.yaml)")
+        return _load_config(self.config_path)
+
+
+def _check_stage(stage: str) -> None:
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+
+
+# ------------------------------------------------------------------------------------ lock
+
+
+class RunLock:
+    """An exclusive ``flock`` on ``<root>/.lock``, holding a JSON note of its holder.
+
+    The kernel drops the lock when its process dies, however it dies (SIGKILL included), so
+    a stale lock is taken over by simply acquiring it; the note left behind is overwritten.
+    The lock is per open file: a second RunLock in the same process is refused too.
+    """
+
+    def __init__(self, path: Path, holder: str = ""):
+        self.path = Path(path)
+        self.holder = holder
+        self._fd: int | None = None
+
+    def acquire(self) -> Self:
+        if self._fd is not None:
+            raise RuntimeError(f"{self.path}: this lock object is already held")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunLockedError(self._refusal()) from None
+        note = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "holder": self.holder,
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(note).encode(), 0)
+        os.fsync(fd)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            os.ftruncate(fd, 0)  # kept (not unlinked): unlinking a flocked file races
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def holder_info(self) -> dict:
+        """The note of the current (or last) holder; {} when none was written."""
+        try:
+            return json.loads(self.path.read_text() or "{}")
+        except (OSError, json.JSONDecodeError):
+            return {}
+
+    def _refusal(self) -> str:
+        info = self.holder_info()
+        if not info:
+            who = "another process (its note is being written)"
+        else:
+            who = f"pid {info.get('pid')} on host {info.get('host')} since {info.get('started')}"
+            if info.get("holder"):
+                who += f" ({info['holder']})"
+        return f"run directory {self.path.parent} is locked by {who}"
+
+    def __enter__(self) -> Self:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+# ------------------------------------------------------------------------------------ manifest
+
+# One lock per manifest file for the threads of this process (Prefect runs tasks in threads).
+_manifest_locks: dict[str, threading.Lock] = {}
+_manifest_locks_guard = threading.Lock()
+
+
+def _manifest_lock(path: Path) -> threading.Lock:
+    with _manifest_locks_guard:
+        return _manifest_locks.setdefault(str(path.resolve()), threading.Lock())
+
+
+def _jsonable(value: Any) -> Any:
+    """Metrics as plain JSON values (numpy scalars -> float/int)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
 
 
 class Manifest:
+    """``manifest.json``: one entry per (iteration, stage), rewritten atomically on change.
+
+    Entry: ``status`` ("done" | "stale"), ``outputs`` (name -> path relative to the run root
+    and sha256), ``input_hash``, ``started``/``finished`` (epoch seconds), ``duration_s``,
+    ``metrics``. Every change re-reads the file first, so several Manifest objects of one
+    process (and the lock holder's successive processes) never lose each other's entries.
+    """
+
+    def __init__(self, rundir: RunDir, data: dict | None = None):
+        self.rundir = rundir
+        self.path = rundir.manifest_path
+        self.data = data or {"version": MANIFEST_VERSION, "iterations": {}}
+
     @classmethod
     def load(cls, rundir: RunDir) -> Manifest:
-        raise NotImplementedError
+        return cls(rundir, cls._read(rundir.manifest_path))
 
-    def is_done(self, k: int, stage: str, input_hash: str) -> bool:
-        raise NotImplementedError
+    @staticmethod
+    def _read(path: Path) -> dict:
+        if not path.is_file():
+            return {"version": MANIFEST_VERSION, "iterations": {}}
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(
+                f"{path}: not valid JSON ({err}); fix it, or delete it to recompute the run"
+            ) from err
+        if data.get("version") != MANIFEST_VERSION or not isinstance(data.get("iterations"), dict):
+            raise ValueError(f"{path}: not a version {MANIFEST_VERSION} hir manifest")
+        return data
 
-    def record(self, k, stage, *, outputs, input_hash, started, finished, metrics) -> None:
-        raise NotImplementedError
+    @contextlib.contextmanager
+    def _update(self) -> Iterator[dict]:
+        with _manifest_lock(self.path):
+            self.data = self._read(self.path)
+            yield self.data
+            blob = json.dumps(self.data, indent=1, sort_keys=True)
+            with atomic_write(self.path) as handle:
+                handle.write(blob.encode())
 
-    def mark_stale(self, k: int, stages: Sequence[str]) -> None:
-        raise NotImplementedError
+    def refresh(self) -> Manifest:
+        """Re-read the file (another Manifest object may have written since)."""
+        self.data = self._read(self.path)
+        return self
+
+    # -- queries
+
+    def iterations(self) -> list[int]:
+        return sorted(int(k) for k in self.data["iterations"])
 
     def stage(self, k: int, stage: str) -> dict | None:
-        raise NotImplementedError
+        """The entry of (k, stage), or None when never recorded."""
+        return self.data["iterations"].get(str(k), {}).get(stage)
+
+    def is_done(self, k: int, stage: str, input_hash: str) -> bool:
+        """Done, with this input hash, and every output present with its recorded sha256."""
+        entry = self.stage(k, stage)
+        if not entry or entry.get("status") != "done" or entry.get("input_hash") != input_hash:
+            return False
+        for output in entry["outputs"].values():
+            try:
+                if path_sha256(self.rundir.root / output["path"]) != output["sha256"]:
+                    return False
+            except FileNotFoundError:
+                return False
+        return True
 
     def completed_iterations(self) -> int:
-        raise NotImplementedError
+        """Iterations 0..n-1 whose train stage is done (leading run, no gap)."""
+        n = 0
+        while (self.stage(n, "train") or {}).get("status") == "done":
+            n += 1
+        return n
 
+    # -- updates
 
-def stage_seed(run_seed: int, iteration: int, stage: str) -> int:
-    raise NotImplementedError
+    def record(
+        self,
+        k: int,
+        stage: str,
+        *,
+        outputs: Mapping[str, Path],
+        input_hash: str,
+        started: float,
+        finished: float,
+        metrics: Mapping[str, Any],
+    ) -> None:
+        """Record (k, stage) as done: the outputs' sha256 (files or folders) are computed now."""
+        root = self.rundir.root.resolve()
+        recorded = {}
+        for name, path in outputs.items():
+            path = Path(path).resolve()
+            if not path.is_relative_to(root):
+                raise ValueError(f"output {name!r} at {path} is outside the run directory {root}")
+            recorded[name] = {
+                "path": path.relative_to(root).as_posix(),
+                "sha256": path_sha256(path),
+            }
+        entry = {
+            "status": "done",
+            "outputs": recorded,
+            "input_hash": input_hash,
+            "started": float(started),
+            "finished": float(finished),
+            "duration_s": float(finished) - float(started),
+            "metrics": _jsonable(dict(metrics)),
+        }
+        with self._update() as data:
+            data["iterations"].setdefault(str(k), {})[stage] = entry
 
-
-def input_hash(cfg: PipelineConfig, iteration: int, stage: str, inputs: Sequence[Path]) -> str:
-    raise NotImplementedError
+    def mark_stale(self, k: int, stages: Sequence[str]) -> None:
+        """Mark recorded stages of iteration k stale: they are recomputed on the next run."""
+        with self._update() as data:
+            for stage in stages:
+                entry = data["iterations"].get(str(k), {}).get(stage)
+                if entry is not None:
+                    entry["status"] = "stale"
