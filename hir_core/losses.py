@@ -8,12 +8,14 @@ here it is either a loss term or only measured.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
 
 Aggregation = Literal["token_mean", "seq_mean"]
 KlEstimator = Literal["k1", "k3"]
+HindsightWeight = Literal["ratio", "prob"]
 
 
 def ppo_clip_loss(
@@ -46,15 +48,32 @@ def ppo_clip_loss(
 
 
 def hindsight_shaped_loss(
-    logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor, gamma: float
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    gamma: float,
+    weight: HindsightWeight = "ratio",
 ) -> torch.Tensor:
-    """HeRL's loss on guided (``is_hindsight``) tokens: no clipping, ``-A r / (r + gamma)``.
+    """HeRL's loss on guided (``is_hindsight``) tokens: no clipping, ``-A f / (f + gamma)``.
 
-    The gradient ``-A gamma / (r + gamma)^2 dr`` fades as the ratio grows, a soft bound in
+    ``f`` is the importance ratio ``exp(logp - logp_old)`` (``weight="ratio"``, METHOD.md) or
+    the token probability ``exp(logp)`` under the current policy (``"prob"``, the off-policy
+    shaping of LUFFY that HeRL builds on: no old log-prob needed). The gradient
+    ``-A gamma f / (f + gamma)^2`` per unit of ``logp`` fades as ``f`` grows, a soft bound in
     place of the clip (HeRL: gamma = 1 for instruction following).
+
+    ``f / (f + gamma)`` is computed as ``sigmoid(log f - log gamma)``: the same value, but
+    finite with a finite gradient however far the ratio overflows.
     """
-    ratio = torch.exp(logprobs - old_logprobs)
-    return -advantages * ratio / (ratio + gamma)
+    if gamma <= 0:
+        raise ValueError(f"hindsight gamma must be > 0, got {gamma}")
+    if weight == "ratio":
+        log_f = logprobs - old_logprobs
+    elif weight == "prob":
+        log_f = logprobs
+    else:
+        raise ValueError(f"unknown hindsight weight {weight!r} (expected 'ratio' or 'prob')")
+    return -advantages * torch.sigmoid(log_f - math.log(gamma))
 
 
 def kl_estimate(
@@ -120,17 +139,23 @@ def policy_loss(
     kl_estimator: KlEstimator,
     is_hindsight: torch.Tensor | None = None,
     hindsight_gamma: float = 1.0,
+    hindsight_weight: HindsightWeight = "ratio",
     normalizer: float | torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The training objective of one micro-batch and its (detached, same-normalised) parts.
 
     ``clip_eps`` is per sample, [B, 1]; ``kl_coef`` 0 leaves KL as a measurement only (the
-    KL-in-reward setting). Samples flagged ``is_hindsight`` use ``hindsight_shaped_loss``.
+    KL-in-reward setting). Samples flagged ``is_hindsight`` [B] use ``hindsight_shaped_loss``
+    (with ``hindsight_gamma`` and ``hindsight_weight``) in place of the clipped surrogate;
+    their tokens never count as clipped. ``sample_weights`` [B] multiply the policy-gradient
+    term once (the KL term is unweighted).
     Returns ``loss`` and ``{"pg_loss", "kl", "clip_frac"}`` aggregated like the loss.
     """
     pg, clipped = ppo_clip_loss(logprobs, old_logprobs, advantages, clip_eps, dual_clip)
     if is_hindsight is not None and bool(is_hindsight.any()):
-        shaped = hindsight_shaped_loss(logprobs, old_logprobs, advantages, hindsight_gamma)
+        shaped = hindsight_shaped_loss(
+            logprobs, old_logprobs, advantages, hindsight_gamma, hindsight_weight
+        )
         pg = torch.where(is_hindsight[:, None], shaped, pg)
         clipped = clipped & ~is_hindsight[:, None]
     kl = kl_estimate(logprobs, ref_logprobs, kl_estimator)

@@ -159,11 +159,14 @@ def test_micro_batches_with_a_shared_normalizer_add_up():
     torch.testing.assert_close(split_grad, full_grad)
 
 
-def test_policy_loss_combines_its_parts():
+@pytest.mark.parametrize(("hindsight_weight", "gamma"), [("ratio", 1.0), ("prob", 0.1)])
+def test_policy_loss_combines_its_parts(hindsight_weight, gamma):
     logp, old, ref, adv, mask = _inputs(4)
-    weights = torch.tensor([1.0, 2.0, 0.5, 1.0], dtype=torch.float64)
+    with torch.no_grad():  # a hindsight row with ratios far outside any clip range
+        logp[3, :2] = old[3, :2] + torch.tensor([-2.0, 2.0], dtype=torch.float64)
+    weights = torch.tensor([1.0, 2.0, 0.5, 0.25], dtype=torch.float64)
     eps = torch.tensor([[0.2], [0.2], [0.1], [0.2]], dtype=torch.float64)
-    is_hindsight = torch.tensor([False, False, False, True])
+    is_hindsight = torch.tensor([False, True, False, True])
     loss, parts = policy_loss(
         logp,
         old,
@@ -177,32 +180,58 @@ def test_policy_loss_combines_its_parts():
         kl_coef=0.05,
         kl_estimator="k1",
         is_hindsight=is_hindsight,
-        hindsight_gamma=1.0,
+        hindsight_gamma=gamma,
+        hindsight_weight=hindsight_weight,
     )
     loss.backward()
     # Reference: per sequence, by hand.
-    total, grads = 0.0, np.zeros((B, T))
+    total, grads, clip_total = 0.0, np.zeros((B, T)), 0.0
     for b in range(B):
         n = int(mask[b].sum())
         seq = 0.0
         for t in range(n):
             lp, olp, rp, a = logp[b, t].item(), old[b, t].item(), ref[b, t].item(), adv[b, t].item()
             if is_hindsight[b]:
-                r = math.exp(lp - olp)
-                pg, dpg = -a * r / (r + 1), -a * r / (r + 1) ** 2  # d/dlp of r/(r+1) = r/(r+1)^2
+                # f = ratio or probability; d f / d logp = f for both.
+                f = math.exp(lp - olp) if hindsight_weight == "ratio" else math.exp(lp)
+                pg, dpg = -a * f / (f + gamma), -a * f * gamma / (f + gamma) ** 2
             else:
-                pg, dpg, _ = _ref_ppo_token(lp, olp, a, eps[b, 0].item(), 3.0)
+                pg, dpg, was_clipped = _ref_ppo_token(lp, olp, a, eps[b, 0].item(), 3.0)
+                clip_total += was_clipped / n / B
             seq += weights[b].item() * pg / n + 0.05 * (lp - rp) / n
             grads[b, t] = (weights[b].item() * dpg + 0.05) / n / B
         total += seq / B
     assert loss.item() == pytest.approx(total, abs=1e-12)
     np.testing.assert_allclose(logp.grad.numpy(), grads, atol=1e-12)
     assert set(parts) == {"pg_loss", "kl", "clip_frac"}
+    assert parts["clip_frac"].item() == pytest.approx(clip_total, abs=1e-12)
+    assert (logp.grad[3, :2].abs() > 1e-3).all()  # no clipping on hindsight tokens
 
 
-def test_hindsight_shaped_loss_is_unclipped():
-    old = torch.zeros(3, dtype=torch.float64)
-    logp = torch.log(torch.tensor([0.5, 1.0, 10.0], dtype=torch.float64))
-    adv = torch.ones(3, dtype=torch.float64)
-    loss = hindsight_shaped_loss(logp, old, adv, gamma=1.0)
-    torch.testing.assert_close(loss, -torch.tensor([0.5 / 1.5, 0.5, 10 / 11], dtype=torch.float64))
+@pytest.mark.parametrize("weight", ["ratio", "prob"])
+def test_hindsight_shaped_loss_values(weight):
+    old = torch.log(torch.tensor([0.5, 0.5, 0.5], dtype=torch.float64))
+    logp = torch.log(torch.tensor([0.25, 0.5, 1.0], dtype=torch.float64))
+    adv = torch.tensor([1.0, -2.0, 1.0], dtype=torch.float64)
+    f = [0.5, 1.0, 2.0] if weight == "ratio" else [0.25, 0.5, 1.0]
+    expected = [-a * x / (x + 1.0) for a, x in zip(adv.tolist(), f)]
+    loss = hindsight_shaped_loss(logp, old, adv, gamma=1.0, weight=weight)
+    torch.testing.assert_close(loss, torch.tensor(expected, dtype=torch.float64))
+
+
+def test_hindsight_shaped_loss_is_finite_at_extreme_ratios():
+    """f/(f+gamma) saturates at 1: no inf/nan however far the ratio overflows exp."""
+    logp = torch.tensor([0.0, -1.0], dtype=torch.float64, requires_grad=True)
+    old = torch.tensor([-1000.0, 1000.0], dtype=torch.float64)
+    loss = hindsight_shaped_loss(logp, old, torch.ones(2, dtype=torch.float64), gamma=1.0)
+    loss.sum().backward()
+    torch.testing.assert_close(loss, torch.tensor([-1.0, 0.0], dtype=torch.float64))
+    assert torch.isfinite(logp.grad).all()
+
+
+def test_hindsight_shaped_loss_rejects_bad_settings():
+    x = torch.zeros(2)
+    with pytest.raises(ValueError, match="gamma"):
+        hindsight_shaped_loss(x, x, x, gamma=0.0)
+    with pytest.raises(ValueError, match="hindsight weight"):
+        hindsight_shaped_loss(x, x, x, gamma=1.0, weight="logit")

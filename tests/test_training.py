@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
-from _helpers_engines import WORKER_LR, make_batch
+from _helpers_engines import WORKER_BATCH, WORKER_LR, make_batch, run_step
 from _tiny_model import build_tiny
 from safetensors.torch import load_file
 
@@ -29,7 +29,9 @@ LR = 1e-3  # large enough that one step moves the tiny model visibly
 @pytest.fixture(scope="module")
 def batch() -> pl.DataFrame:
     model, tok = build_tiny()
-    return make_batch(model, tok, n_rows=8, replay_every=4)
+    batch = make_batch(model, tok, **WORKER_BATCH)
+    assert batch["is_replay"].sum() == 2 and batch["is_hindsight"].sum() == 2
+    return batch
 
 
 def _engine(**overrides) -> TrainingEngine:
@@ -84,6 +86,9 @@ def _reference_update(batch: pl.DataFrame, cfg: TrainingConfig) -> tuple[dict, l
             aggregation=cfg.aggregation,
             kl_coef=cfg.kl_coef if cfg.kl == "loss" else 0.0,
             kl_estimator=cfg.kl_estimator,
+            is_hindsight=torch.tensor([r["is_hindsight"] for r in rs]),
+            hindsight_gamma=cfg.hindsight_gamma,
+            hindsight_weight=cfg.hindsight_weight,
         )
         opt.zero_grad()
         loss.backward()
@@ -115,12 +120,14 @@ def _assert_close_params(a: dict, b: dict, lr: float = LR):
             "kl_estimator": "k3",
             "kl_coef": 0.1,
             "replay_clip_eps": 0.05,
+            "hindsight_weight": "prob",
+            "hindsight_gamma": 0.5,
             "micro_batch_size": 1,
         },
         {"zero_stage": 2},
         {"zero_stage": 3, "micro_batch_size": 2},
     ],
-    ids=["default", "seqmean-klloss-replayclip", "zero2", "zero3"],
+    ids=["default", "seqmean-klloss-replayclip-hindsightprob", "zero2", "zero3"],
 )
 def test_step_equals_a_plain_torch_loop(batch, overrides):
     engine = _engine(**overrides)
@@ -138,13 +145,15 @@ def test_step_equals_a_plain_torch_loop(batch, overrides):
 
 def test_first_mini_batch_is_on_policy(batch):
     """Old log-probs from the rollout = current policy: ratio 1, nothing clipped, KL 0."""
-    engine = _engine(mini_batches=1, grad_clip=1e-12)  # a step that barely moves
+    engine = _engine(mini_batches=1, grad_clip=1e-12, hindsight_gamma=3.0)  # barely moves
     metrics = engine.step(batch)
     assert metrics["clip_frac"] == 0.0
     assert abs(metrics["kl"]) < 1e-5
-    # Loss at ratio 1 = -(token-mean of weighted advantages), computed by hand.
+    # Loss at ratio 1, by hand: -(token-mean of weighted advantages), where a HeRL row's
+    # advantage counts with f/(f+gamma) = 1/(1+3), its loss weight once.
     rows = batch.to_dicts()
-    total = sum(r["loss_weight"] * sum(r["advantages"]) for r in rows)
+    shaped = {True: 1 / (1 + 3.0), False: 1.0}
+    total = sum(r["loss_weight"] * shaped[r["is_hindsight"]] * sum(r["advantages"]) for r in rows)
     count = sum(len(r["advantages"]) for r in rows)
     assert metrics["loss"] == pytest.approx(-total / count, abs=1e-5)
 
@@ -215,13 +224,27 @@ def test_bad_batches_are_rejected(batch):
     )
     with pytest.raises(ValueError, match=r"row 2 \(s2\): advantages has"):
         engine.step(short)
+    nan = batch.with_columns(
+        pl.when(pl.col("sample_id") == "s3")
+        .then(pl.col("old_logprobs").list.eval(pl.element() * float("nan")))
+        .otherwise(pl.col("old_logprobs"))
+        .alias("old_logprobs")
+    )
+    with pytest.raises(ValueError, match=r"row 3 \(s3\): old_logprobs is not finite"):
+        engine.step(nan)
+    negative = batch.with_columns(pl.lit(-1.0, dtype=pl.Float32).alias("loss_weight"))
+    with pytest.raises(ValueError, match=r"row 0 \(s0\): loss_weight -1.0 must be"):
+        engine.step(negative)
     with pytest.raises(ValueError, match="cannot fill 2 mini-batches"):
         engine.step(batch.head(1))
     with pytest.raises(Exception, match="loss_weight"):
         engine.step(batch.drop("loss_weight"))
 
 
-def _launch(nproc: int, out: Path, zero_stage: int) -> dict:
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory) -> Path:
+    """One torchrun launch of 2 CPU processes, one step per ZeRO stage (0 and 2)."""
+    out = tmp_path_factory.mktemp("two-processes")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)
@@ -229,26 +252,25 @@ def _launch(nproc: int, out: Path, zero_stage: int) -> dict:
         sys.executable,
         "-m",
         "torch.distributed.run",
-        f"--nproc_per_node={nproc}",
-        "--master_port=0" if nproc == 1 else "--standalone",
+        "--standalone",
+        "--nproc_per_node=2",
         str(ROOT / "tests" / "_helpers_engines.py"),
         str(out),
-        str(zero_stage),
+        "0,2",
     ]
-    if nproc == 1:
-        cmd.remove("--master_port=0")
-        cmd.insert(4, "--standalone")
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return json.loads(out.with_suffix(".json").read_text())
+    return out
 
 
 @pytest.mark.parametrize("zero_stage", [0, 2])
-def test_two_processes_match_one(tmp_path, zero_stage):
-    one = _launch(1, tmp_path / "one.safetensors", zero_stage)
-    two = _launch(2, tmp_path / "two.safetensors", zero_stage)
-    assert (one["world_size"], two["world_size"]) == (1, 2)
-    a, b = load_file(tmp_path / "one.safetensors"), load_file(tmp_path / "two.safetensors")
+def test_two_processes_match_one(two_processes, tmp_path, zero_stage):
+    """The 2-process step (each rank takes half of every mini-batch) gives the 1-process
+    update, here run in the test's own one-process group."""
+    two = json.loads((two_processes / f"zero{zero_stage}.json").read_text())
+    b = load_file(two_processes / f"zero{zero_stage}.safetensors")
+    a, one, world_size = run_step(zero_stage, tmp_path / "ckpt")
+    assert (world_size, two["world_size"]) == (1, 2)
     initial = _params(build_tiny()[0])
     assert any(not torch.equal(a[k], initial[k]) for k in a)  # the step did move the weights
     _assert_close_params(a, b, lr=WORKER_LR)

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from hir_core.engines.logprobs import compute_logprobs, pad_prompt_response, token_logprobs
-from hir_core.losses import policy_loss
+from hir_core.losses import HindsightWeight, policy_loss
 from hir_core.models import ModelConfig, load_model
 from hir_core.storage import conform
 
@@ -86,7 +86,18 @@ class TrainingConfig(BaseModel):
     hindsight_gamma: float = Field(
         1.0,
         gt=0.0,
-        description="HeRL: is_hindsight samples use -A r/(r+gamma) without clipping (HeRL: 1).",
+        description=(
+            "HeRL: is_hindsight samples use the shaped loss -A f/(f+gamma), without clipping "
+            "(HeRL: gamma = 1 for instruction following)."
+        ),
+    )
+    hindsight_weight: HindsightWeight = Field(
+        "ratio",
+        description=(
+            "HeRL: f in the shaped loss of is_hindsight samples. 'ratio': the importance ratio "
+            "pi/pi_old (METHOD.md, our default); 'prob': the token probability pi under the "
+            "current policy (LUFFY-style off-policy shaping; ignores old log-probs)."
+        ),
     )
     # Per-sample weights (e.g. the replay weight) arrive in the batch's loss_weight column,
     # set by hir_core.advantages.assemble_batch: one place, never applied twice.
@@ -324,6 +335,7 @@ class TrainingEngine:
             kl_estimator=cfg.kl_estimator,
             is_hindsight=torch.tensor([r["is_hindsight"] for r in rows], device=self.device),
             hindsight_gamma=cfg.hindsight_gamma,
+            hindsight_weight=cfg.hindsight_weight,
             normalizer=normalizer,
         )
 
@@ -396,4 +408,14 @@ def _check_batch(batch: pl.DataFrame) -> list[dict]:
                     f"training batch row {i} ({row['sample_id']}): {column} has "
                     f"{len(row[column])} values for {n} response tokens"
                 )
+            # One NaN would turn every weight into NaN at the first optimizer step.
+            if not np.isfinite(np.asarray(row[column], dtype=np.float64)).all():
+                raise ValueError(
+                    f"training batch row {i} ({row['sample_id']}): {column} is not finite"
+                )
+        if not (np.isfinite(row["loss_weight"]) and row["loss_weight"] >= 0):
+            raise ValueError(
+                f"training batch row {i} ({row['sample_id']}): loss_weight "
+                f"{row['loss_weight']} must be finite and >= 0"
+            )
     return rows
