@@ -2,8 +2,10 @@
 
 The batch is built in three model-free steps:
 
-1. :func:`assemble_batch`: originals plus replays (each right after its source), group ids,
-   flags, rewards, token ids, loss weights and where each sample's log-probs come from.
+1. :func:`assemble_batch`: originals plus replays (each right after its source), HeRL's
+   guided samples (at the end of their group, or in place of an original), group ids,
+   flags, rewards (with HeRL's bonus), token ids, loss weights and where each sample's
+   log-probs come from.
 2. :func:`gather_logprobs`: old or reference log-probs per sample from an injected
    ``logprobs_fn`` (one call for the whole batch); a ``copy`` replay reuses its source's array.
 3. :func:`compute_advantages`: per-token advantages from the rewards and those log-probs.
@@ -26,6 +28,7 @@ from schemas import BATCH
 # Every reward kind gives 1.0 to an all-pass verdict vector, and a replay passes every kept
 # constraint by construction (METHOD.md, HiR step 4).
 REPLAY_REWARD = 1.0
+HERL = "herl"  # the strategy name of HeRL's rows in the REPLAYS table
 
 TokenizePrompt = Callable[[str], list[int]]
 LogprobsFn = Callable[[list[tuple[list[int], list[int]]]], list[np.ndarray]]
@@ -85,31 +88,110 @@ def assemble_batch(
 ) -> pl.DataFrame:
     """The BATCH table of one iteration, with empty advantage and log-prob lists.
 
-    Originals in rollout order, each followed by its replays. A replay trains its source's
-    response under the rewritten prompt (tokenised with `tokenize_prompt`, the chat template
-    applied), with reward 1, in its source's group (or its prompt's replay group, for
+    Originals in rollout order, each followed by its HiR replays. A replay trains its
+    source's response under the rewritten prompt (tokenised with `tokenize_prompt`, the chat
+    template applied), with reward 1, in its source's group (or its prompt's replay group, for
     `hindsight.group == "own_group"`), marked with where its log-probs come from.
+
+    HeRL rows (strategy "herl"): every source's reward gets its row's ``bonus``; each ``used``
+    row becomes an ``is_hindsight`` sample: its guided response tokens under its guidance
+    prompt, reward ``guided_reward``, in its prompt's group (the same advantage baseline),
+    scored for log-probs like an original. It goes after the group's last sample, or, with
+    ``replaces_rollout_id`` set (placement "replace"), in that original's place.
     """
     prompt_text = dict(zip(prompts["prompt_id"], prompts["prompt"]))
     reward_of = dict(zip(verdicts["rollout_id"], verdicts["reward"]))
+    rollout_ids = set(rollouts["rollout_id"])
+    guided = replays.filter(pl.col("strategy") == HERL)
+    bonus_of, appended, replacing = _herl_plan(guided, rollout_ids)
     replays_of: dict[str, list[dict]] = {}
-    for replay in replays.iter_rows(named=True):
+    for replay in replays.filter(pl.col("strategy") != HERL).iter_rows(named=True):
         replays_of.setdefault(replay["source_rollout_id"], []).append(replay)
-    unknown = set(replays_of) - set(rollouts["rollout_id"])
+    unknown = set(replays_of) - rollout_ids
     if unknown:
         raise ValueError(f"replays of rollouts not in the rollouts table: {sorted(unknown)[:5]}")
+    last_of_group = {pid: i for i, pid in enumerate(rollouts["prompt_id"])}
 
     rows = []
-    for rollout in rollouts.iter_rows(named=True):
+    for i, rollout in enumerate(rollouts.iter_rows(named=True)):
         rid, pid = rollout["rollout_id"], rollout["prompt_id"]
         if pid not in prompt_text:
             raise ValueError(f"rollout {rid!r}: prompt {pid!r} is not in the prompts table")
         if rid not in reward_of:
             raise ValueError(f"rollout {rid!r} has no verdict row")
-        rows.append(_original_row(rollout, prompt_text[pid], reward_of[rid]))
-        for replay in replays_of.get(rid, []):
-            rows.append(_replay_row(replay, rollout, hindsight, cfg, tokenize_prompt))
+        if rid in replacing:
+            if rid in replays_of:
+                raise ValueError(
+                    f"guided sample {replacing[rid]['replay_id']!r} replaces rollout {rid!r}, "
+                    "the source of HiR replays: they would lose their source"
+                )
+            rows.append(_guided_row(replacing[rid], pid, tokenize_prompt))
+        else:
+            reward = reward_of[rid] + bonus_of.get(rid, 0.0)
+            rows.append(_original_row(rollout, prompt_text[pid], reward))
+            for replay in replays_of.get(rid, []):
+                rows.append(_replay_row(replay, rollout, hindsight, cfg, tokenize_prompt))
+        if last_of_group[pid] == i and pid in appended:
+            rows.append(_guided_row(appended[pid], pid, tokenize_prompt))
     return _batch_frame(rows)
+
+
+def _herl_plan(
+    guided: pl.DataFrame, rollout_ids: set[str]
+) -> tuple[dict[str, float], dict[str, dict], dict[str, dict]]:
+    """From HeRL rows: bonus per source rollout, the appended guided row per prompt, and the
+    guided row per replaced rollout. Inconsistent rows are errors naming the replay."""
+    bonus_of: dict[str, float] = {}
+    appended: dict[str, dict] = {}
+    replacing: dict[str, dict] = {}
+    for row in guided.iter_rows(named=True):
+        name, source = row["replay_id"], row["source_rollout_id"]
+        if source not in rollout_ids:
+            raise ValueError(f"guided row {name!r}: source {source!r} is not in the rollouts table")
+        if source in bonus_of:
+            raise ValueError(f"guided row {name!r}: a second HeRL row for source {source!r}")
+        if row["bonus"] is None or row["used"] is None:
+            raise ValueError(f"guided row {name!r}: bonus and used must be set for a HeRL row")
+        bonus_of[source] = row["bonus"]
+        if not row["used"]:
+            continue
+        if not row["guided_response_token_ids"] or row["guidance_prompt"] is None:
+            raise ValueError(
+                f"guided row {name!r} is used but lacks its guidance prompt or response tokens"
+            )
+        if row["guided_reward"] is None:
+            raise ValueError(f"guided row {name!r} is used but has no guided_reward")
+        pid, target = row["prompt_id"], row["replaces_rollout_id"]
+        if pid in appended or any(r["prompt_id"] == pid for r in replacing.values()):
+            raise ValueError(f"guided row {name!r}: a second used guided sample for {pid!r}")
+        if target is None:
+            appended[pid] = row
+        elif target not in rollout_ids:
+            raise ValueError(f"guided row {name!r} replaces {target!r}, not a rollout")
+        else:
+            replacing[target] = row
+    return bonus_of, appended, replacing
+
+
+def _guided_row(row: dict, group: str, tokenize_prompt: TokenizePrompt) -> dict:
+    return {
+        "sample_id": row["replay_id"],
+        "group_id": group,  # HeRL: the group's advantage baseline, whatever hindsight.group says
+        "prompt_id": row["prompt_id"],
+        "source_rollout_id": row["source_rollout_id"],
+        "is_replay": False,
+        "is_hindsight": True,
+        "prompt": row["guidance_prompt"],
+        "prompt_token_ids": list(tokenize_prompt(row["guidance_prompt"])),
+        "response_token_ids": row["guided_response_token_ids"],
+        "reward": row["guided_reward"],
+        "advantages": [],
+        "old_logprobs": [],
+        "ref_logprobs": [],
+        # Sampled by the policy under exactly this prompt: scored like an original.
+        "logprob_source": "rollout",
+        "loss_weight": 1.0,
+    }
 
 
 def _original_row(rollout: dict, prompt: str, reward: float) -> dict:

@@ -81,3 +81,36 @@ def hindsight_metrics(stats: dict, replays: pl.DataFrame, batch: pl.DataFrame) -
         "hindsight/signal_fraction_without": signal_fraction(batch, include_replays=False),
         "hindsight/signal_fraction_with": signal_fraction(batch, include_replays=True),
     }
+
+
+def herl_metrics(stats: dict, replays: pl.DataFrame, batch: pl.DataFrame) -> dict[str, float]:
+    """What HeRL's guided pass did (METHOD.md, "HeRL"; issue 7's metrics).
+
+    - trigger_rate: groups whose best reward was below 1, over all groups;
+    - guided_success_rate: guided responses scoring above their group's best, over all guided
+      responses (NaN when none was generated);
+    - bonus_mean: mean bonus added to a source's reward (NaN without HeRL rows);
+    - hindsight_token_fraction: response tokens of ``is_hindsight`` samples over all response
+      tokens of the batch;
+    - generation_s / verify_s: the extra wall time of the guided pass.
+    """
+    nan = float("nan")
+    guided = replays.filter(pl.col("strategy") == "herl")
+    lengths = batch["response_token_ids"].list.len().cast(pl.Float64)
+    total_tokens = float(lengths.sum())
+    hindsight_tokens = float(lengths.filter(batch["is_hindsight"]).sum())
+    groups, generated = stats["herl_groups"], stats["herl_guided"]
+    return {
+        "herl/trigger_rate": stats["herl_triggered"] / groups if groups else nan,
+        "herl/guided": float(generated),
+        "herl/guided_success_rate": stats["herl_guided_success"] / generated if generated else nan,
+        "herl/used": float(stats["herl_used"]),
+        "herl/replace_fallback": float(stats["herl_replace_fallback"]),
+        "herl/bonus_mean": float(guided["bonus"].cast(pl.Float64).mean()) if guided.height else nan,
+        "herl/guided_reward_mean": (
+            float(guided["guided_reward"].cast(pl.Float64).mean()) if guided.height else nan
+        ),
+        "herl/hindsight_token_fraction": hindsight_tokens / total_tokens if total_tokens else nan,
+        "herl/generation_s": float(stats["herl_generation_s"]),
+        "herl/verify_s": float(stats["herl_verify_s"]),
+    }

@@ -82,12 +82,15 @@ REPLAYS = pa.schema(
         pa.field("score_entropy", pa.float32(), nullable=False),
         pa.field("lambda_t", pa.float32(), nullable=False),
         pa.field("reverified", pa.bool_(), nullable=True),  # null: re-verification not run
-        # HeRL (null for HiR rows)
-        pa.field("guidance_prompt", pa.string(), nullable=True),
+        # HeRL (null for HiR rows): one row per guided revision of its source rollout.
+        pa.field("guidance_prompt", pa.string(), nullable=True),  # the revision user message
         pa.field("guided_response", pa.string(), nullable=True),
-        pa.field("guided_verdicts", pa.list_(pa.bool_()), nullable=True),
-        pa.field("bonus", pa.float32(), nullable=True),
-        pa.field("used", pa.bool_(), nullable=True),
+        pa.field("guided_verdicts", pa.list_(pa.bool_()), nullable=True),  # ORIGINAL constraints
+        pa.field("bonus", pa.float32(), nullable=True),  # added to the source's reward
+        pa.field("used", pa.bool_(), nullable=True),  # joins the batch (its group's best)
+        pa.field("guided_reward", pa.float32(), nullable=True),  # the run's reward of it
+        pa.field("guided_response_token_ids", pa.list_(pa.int32()), nullable=True),  # as sampled
+        pa.field("replaces_rollout_id", pa.string(), nullable=True),  # placement "replace"
     ]
 )
 

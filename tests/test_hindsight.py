@@ -124,8 +124,8 @@ def test_config_errors_name_the_field():
         HindsightConfig(lamda0=1.0)
     with pytest.raises(ValidationError, match="n_total \\(4\\) must be >= n_gen \\(6\\)"):
         HindsightConfig(n_total=4)
-    with pytest.raises(KeyError, match="unknown hindsight strategy 'herl'"):
-        get_strategy("herl")
+    with pytest.raises(KeyError, match="unknown hindsight strategy 'grpo'"):
+        get_strategy("grpo")
 
 
 # ---------------------------------------------------------------- the hir strategy on real prompts

@@ -1,4 +1,4 @@
-"""Configuration of the hindsight stage (METHOD.md, "HiR", steps 1-6)."""
+"""Configuration of the hindsight stage (METHOD.md, "HiR", steps 1-6, and "HeRL")."""
 
 from __future__ import annotations
 
@@ -7,14 +7,61 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
+class HerlConfig(BaseModel):
+    """HeRL's guided re-generation (METHOD.md, "HeRL", steps 2-6)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alpha: float = Field(
+        default=0.05,
+        ge=0.0,
+        description=(
+            "Bonus weight: a source response's reward becomes r + alpha * (r_guided - r), "
+            "with r_guided the reward of its guided revision (paper: 0.05)."
+        ),
+    )
+    temperature: float = Field(
+        default=1.0,
+        ge=0.0,
+        description=(
+            "Sampling temperature of the guided generation pass, independent of the rollout's "
+            "(ours: 1.0, the rollout temperature of the reference recipe; METHOD.md gives no "
+            "value for the guided pass). 0 is greedy."
+        ),
+    )
+    max_new_tokens: int = Field(
+        default=1024,
+        ge=1,
+        description=(
+            "Most tokens of a guided response (ours: 1024, the rollout default; METHOD.md "
+            "gives no value)."
+        ),
+    )
+    placement: Literal["append", "replace"] = Field(
+        default="append",
+        description=(
+            "Where a group's best guided response goes. append (default, the cleaner option "
+            "METHOD.md names): one extra sample at the end of its group. replace (the "
+            "reference code): it overwrites a uniformly random original of its group, which "
+            "leaves the batch; an original that HiR replays copy log-probs from is never "
+            "overwritten (if no other is left the guided sample is appended and counted)."
+        ),
+    )
+
+
 class HindsightConfig(BaseModel):
     """Which hindsight strategy runs and how it selects, rewrites and groups replays."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    strategy: Literal["none", "hir"] = Field(
+    strategy: Literal["none", "hir", "herl", "hir+herl"] = Field(
         default="hir",
-        description="none: the baseline, nothing replayed; hir: select-then-rewrite (HiR paper).",
+        description=(
+            "none: the baseline, nothing replayed; hir: select-then-rewrite (HiR paper); herl: "
+            "guided re-generation for groups without a full success (HeRL paper; needs a "
+            "generator; the paper's reward is the fraction, reward.kind cla or weighted); hir+herl: both in one iteration, HiR replays "
+            "for partial successes and HeRL revisions for groups with no success (ours)."
+        ),
     )
     selection: Literal["score", "random", "per_prompt"] = Field(
         default="score",
@@ -83,7 +130,15 @@ class HindsightConfig(BaseModel):
         ),
     )
     seed: int = Field(
-        default=0, description="Seed of the random selection (combined with the step)."
+        default=0,
+        description=(
+            "Seed of the random choices (HiR's random selection, HeRL's guided sampling and "
+            "replaced slot), combined with the step."
+        ),
+    )
+    herl: HerlConfig = Field(
+        default_factory=HerlConfig,
+        description="HeRL settings (strategies herl and hir+herl; ignored otherwise).",
     )
 
     @model_validator(mode="after")
