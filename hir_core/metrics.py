@@ -83,24 +83,35 @@ def hindsight_metrics(stats: dict, replays: pl.DataFrame, batch: pl.DataFrame) -
     }
 
 
-def herl_metrics(stats: dict, replays: pl.DataFrame, batch: pl.DataFrame) -> dict[str, float]:
+def hindsight_token_fraction(batch: pl.DataFrame) -> float:
+    """Response tokens of ``is_hindsight`` (HeRL guided) samples over all response tokens."""
+    lengths = batch["response_token_ids"].list.len().cast(pl.Float64)
+    total = float(lengths.sum())
+    if total == 0:
+        raise ValueError("hindsight_token_fraction: the batch has no response tokens")
+    return float(lengths.filter(batch["is_hindsight"]).sum()) / total
+
+
+def herl_metrics(
+    stats: dict, replays: pl.DataFrame, batch: pl.DataFrame | None = None
+) -> dict[str, float]:
     """What HeRL's guided pass did (METHOD.md, "HeRL"; issue 7's metrics).
 
-    - trigger_rate: groups whose best reward was below 1, over all groups;
+    From the hindsight stage's `stats` and REPLAYS table:
+
+    - trigger_rate: groups whose best reward was below 1, over all groups (NaN: no group);
     - guided_success_rate: guided responses scoring above their group's best, over all guided
       responses (NaN when none was generated);
-    - bonus_mean: mean bonus added to a source's reward (NaN without HeRL rows);
-    - hindsight_token_fraction: response tokens of ``is_hindsight`` samples over all response
-      tokens of the batch;
+    - bonus_mean, guided_reward_mean: over HeRL rows (NaN without any);
     - generation_s / verify_s: the extra wall time of the guided pass.
+
+    With the `batch` (a later stage), also hindsight_token_fraction
+    (:func:`hindsight_token_fraction`).
     """
     nan = float("nan")
     guided = replays.filter(pl.col("strategy") == "herl")
-    lengths = batch["response_token_ids"].list.len().cast(pl.Float64)
-    total_tokens = float(lengths.sum())
-    hindsight_tokens = float(lengths.filter(batch["is_hindsight"]).sum())
     groups, generated = stats["herl_groups"], stats["herl_guided"]
-    return {
+    metrics = {
         "herl/trigger_rate": stats["herl_triggered"] / groups if groups else nan,
         "herl/guided": float(generated),
         "herl/guided_success_rate": stats["herl_guided_success"] / generated if generated else nan,
@@ -110,7 +121,9 @@ def herl_metrics(stats: dict, replays: pl.DataFrame, batch: pl.DataFrame) -> dic
         "herl/guided_reward_mean": (
             float(guided["guided_reward"].cast(pl.Float64).mean()) if guided.height else nan
         ),
-        "herl/hindsight_token_fraction": hindsight_tokens / total_tokens if total_tokens else nan,
         "herl/generation_s": float(stats["herl_generation_s"]),
         "herl/verify_s": float(stats["herl_verify_s"]),
     }
+    if batch is not None:
+        metrics["herl/hindsight_token_fraction"] = hindsight_token_fraction(batch)
+    return metrics

@@ -450,8 +450,9 @@ def test_herl_metrics_hand_computed():
     total = 2 * sum(len(t) for t in DRAFTS.values()) + guided_tokens  # originals: 2 tokens each
     assert metrics["herl/hindsight_token_fraction"] == pytest.approx(guided_tokens / total)
     assert metrics["herl/generation_s"] >= 0.0
-    empty = herl_metrics(stats | {"herl_groups": 0, "herl_guided": 0}, replays.clear(), batch)
+    empty = herl_metrics(stats | {"herl_groups": 0, "herl_guided": 0}, replays.clear())
     assert math.isnan(empty["herl/trigger_rate"]) and math.isnan(empty["herl/bonus_mean"])
+    assert "herl/hindsight_token_fraction" not in empty  # needs the batch
 
 
 # ---------------------------------------------------------------- end to end, real generator
