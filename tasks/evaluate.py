@@ -1,0 +1,93 @@
+"""Evaluation: greedy decoding on the held-out split (or IFEval) -> an EVAL table.
+
+Two tasks: :func:`evaluate_iteration` scores the policy after iteration K of a training run
+(recorded in the manifest as stage ``eval``, output ``iter-K/eval.parquet``), and
+:func:`evaluate_checkpoint` scores any checkpoint folder (``hir eval``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import polars as pl
+from prefect import task
+
+from hir_core import pipeline
+from hir_core.config import PipelineConfig
+from hir_core.storage import write_table
+from tasks._options import STAGE_TASK
+from tasks.context import MissingInputError, RunContext
+from tasks.stage import StageResult, execute
+
+EVAL_STAGE = "eval"
+
+
+def eval_path(ctx: RunContext, iteration: int) -> Path:
+    return ctx.rundir.iteration_dir(iteration) / f"{EVAL_STAGE}.parquet"
+
+
+def _compute(ctx: RunContext, iteration: int, seed: int):
+    del seed  # pipeline.eval_generation_config sets the evaluation seed
+    # The policy after iteration K is the one iteration K + 1 starts from.
+    generator = ctx.policy.generator_for(iteration + 1)
+    table, metrics = pipeline.evaluate_heldout(ctx.cfg, generator)
+    return {"eval": table}, metrics
+
+
+@task(name="evaluate", task_run_name="eval-iter-{iteration}", **STAGE_TASK)
+def evaluate_iteration(ctx: RunContext, iteration: int, force: bool = False) -> StageResult:
+    """Score the checkpoint of ``iteration`` on the first ``evaluation.heldout_prompts``
+    held-out prompts; metrics ``eval/<benchmark>/...`` go to the manifest and MLflow."""
+    return execute(
+        ctx,
+        iteration,
+        EVAL_STAGE,
+        _compute,
+        force=force,
+        inputs=[ctx.rundir.checkpoint_dir(iteration)],
+        outputs={"eval": eval_path(ctx, iteration)},
+    )
+
+
+def benchmark_prompts(
+    cfg: PipelineConfig, benchmark: str, path: str | None = None, limit: int | None = None
+) -> pl.DataFrame:
+    """The prompts of ``benchmark``: ``heldout`` (the config's held-out split) or ``ifeval``
+    (the 541 IFEval prompts, or an IFEval-format JSONL at ``path``)."""
+    if benchmark == "heldout":
+        prompts = pipeline.heldout_prompts(cfg)
+    elif benchmark == "ifeval":
+        from hir_core.evaluation import ifeval_prompts
+
+        prompts = ifeval_prompts(path)
+    else:
+        raise ValueError(f"unknown benchmark {benchmark!r}; known: heldout, ifeval")
+    return prompts.head(limit) if limit else prompts
+
+
+@task(name="evaluate-checkpoint", cache_policy=STAGE_TASK["cache_policy"], persist_result=False)
+def evaluate_checkpoint(
+    cfg: PipelineConfig,
+    checkpoint: Path | None,
+    benchmark: str,
+    out: Path,
+    prompts_path: str | None = None,
+    limit: int | None = None,
+) -> dict[str, float]:
+    """Score ``checkpoint`` (a Hugging Face folder; None: the config's base model) on
+    ``benchmark``; write the EVAL table to ``out`` and return the metrics."""
+    from hir_core.evaluation import evaluate
+
+    if checkpoint is not None and not Path(checkpoint).is_dir():
+        raise MissingInputError(f"{checkpoint}: no such checkpoint folder")
+    prompts = benchmark_prompts(cfg, benchmark, prompts_path, limit)
+    start = time.perf_counter()
+    generator = pipeline.make_generator(
+        cfg, checkpoint, generation=pipeline.eval_generation_config(cfg)
+    )
+    table, metrics = evaluate(generator, prompts, benchmark)
+    write_table(table, out, "eval")
+    metrics = {f"eval/{benchmark}/{k}": float(v) for k, v in metrics.items()}
+    metrics["time/eval_s"] = time.perf_counter() - start
+    return metrics

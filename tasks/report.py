@@ -1,0 +1,122 @@
+"""Per-iteration Prefect artifacts: the replayed samples as a table, the metrics as markdown.
+
+Keys are stable (``<run>-iter-0003-replays``, ``<run>-iter-0003-summary``): a resumed or
+repeated run adds a new version of the same artifact in Prefect's UI instead of a new one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from hir_core.rundir import STAGES, Manifest
+from tasks._options import STAGE_TASK
+from tasks.context import RunContext
+from tasks.stage import StageResult, execute, read_input
+
+REPORT_STAGE = "report"
+EXCERPT_CHARS = 240
+MAX_TABLE_ROWS = 200
+
+# (label, metric key) of the markdown summary, in order. ILA/CLA are originals-only: the
+# replays (reward 1 by construction) never enter the verdict table.
+SUMMARY_METRICS = (
+    ("ILA (originals)", "ila"),
+    ("CLA (originals)", "cla"),
+    ("mean reward (originals)", "reward"),
+    ("zero-variance groups", "zero_variance_group_fraction"),
+    ("replay candidates", "hindsight/candidates"),
+    ("replays", "hindsight/replays"),
+    ("replay shortfall", "hindsight/shortfall"),
+    ("groups with signal, without replays", "hindsight/signal_fraction_without"),
+    ("groups with signal, with replays", "hindsight/signal_fraction_with"),
+    ("loss", "train/loss"),
+    ("KL", "train/kl"),
+    ("clip fraction", "train/clip_frac"),
+    ("grad norm", "train/grad_norm"),
+    ("train tokens/s", "train/tokens_per_s"),
+    ("rollout tokens/s", "rollout/tokens_per_s"),
+)
+
+
+def replay_rows(replays: pl.DataFrame) -> list[dict]:
+    """The replays as table-artifact rows (what a reviewer reads to audit a rewrite)."""
+    rows = []
+    for row in replays.head(MAX_TABLE_ROWS).iter_rows(named=True):
+        rows.append(
+            {
+                "replay_id": row["replay_id"],
+                "original_instruction": row["original_prompt"],
+                "rewritten_instruction": row["rewritten_prompt"],
+                "dropped_constraints": ", ".join(row["dropped_ids"]),
+                "response_excerpt": _excerpt(row["response"]),
+                "score": round(float(row["score"]), 4),
+            }
+        )
+    return rows
+
+
+def _excerpt(text: str) -> str:
+    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
+
+
+def iteration_metrics(manifest: Manifest, iteration: int) -> dict[str, float]:
+    """Every stage's metrics of ``iteration`` from the manifest, merged."""
+    merged: dict[str, float] = {}
+    for stage in (*STAGES, "eval"):
+        merged.update((manifest.stage(iteration, stage) or {}).get("metrics", {}))
+    return merged
+
+
+def summary_markdown(run_name: str, iteration: int, metrics: dict[str, float]) -> str:
+    lines = [f"# {run_name}: iteration {iteration}", "", "| metric | value |", "|---|---|"]
+    for label, key in SUMMARY_METRICS:
+        if key in metrics:
+            lines.append(f"| {label} | {_fmt(metrics[key])} |")
+    durations = [(s, metrics.get(f"time/{s}_s")) for s in STAGES]
+    lines += ["", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {s} | {_fmt(v)} |" for s, v in durations if v is not None]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def _compute(ctx: RunContext, iteration: int, seed: int):
+    del seed
+    replays = read_input(ctx, iteration, "replays")
+    metrics = iteration_metrics(Manifest.load(ctx.rundir), iteration)
+    prefix = f"{ctx.run_label}-iter-{iteration:04d}"
+    create_table_artifact(
+        key=f"{prefix}-replays",
+        table=replay_rows(replays),
+        description=f"{ctx.cfg.name}, iteration {iteration}: {replays.height} replayed samples",
+    )
+    create_markdown_artifact(
+        key=f"{prefix}-summary",
+        markdown=summary_markdown(ctx.cfg.name, iteration, metrics),
+        description=f"{ctx.cfg.name}, iteration {iteration}: metrics",
+    )
+    return {}, {}
+
+
+@task(name="report-iteration", task_run_name="report-iter-{iteration}", **STAGE_TASK)
+def report_iteration(ctx: RunContext, iteration: int, force: bool = False) -> StageResult:
+    """Publish the iteration's Prefect artifacts once (recorded in the manifest as stage
+    ``report``; redone when the iteration's batch or checkpoint changes)."""
+    rundir = ctx.rundir
+    return execute(
+        ctx,
+        iteration,
+        REPORT_STAGE,
+        _compute,
+        force=force,
+        inputs=[rundir.table_path(iteration, "replays"), rundir.train_json_path(iteration)],
+        outputs={},
+    )

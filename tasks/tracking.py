@@ -1,0 +1,210 @@
+"""MLflow tracking of a training run: one MLflow run per run directory.
+
+Every call names its run id explicitly through an :class:`mlflow.MlflowClient`: MLflow's
+"active run" is a per-thread stack and Prefect runs tasks in worker threads, so
+``mlflow.log_metric`` inside a task would log to no run (or the wrong one).
+
+The run id is stored in ``<run dir>/mlflow.json``; a resumed run directory continues the same
+MLflow run (same metrics history, same artifacts), and each flow run that touches it is
+recorded in its tags.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+
+from hir_core.config import PipelineConfig, config_dict
+from hir_core.rundir import RunDir
+from hir_core.storage import atomic_write
+
+STATE_FILE = "mlflow.json"
+# MLflow accepts at most this many params/tags and metrics per log_batch call.
+_BATCH_PARAMS = 100
+_BATCH_METRICS = 1000
+_MAX_PARAM_CHARS = 6000
+# Names MLflow accepts on every OS (colons are refused on Windows).
+_BAD_NAME_CHARS = re.compile(r"[^/\w.\- ]")
+
+
+def default_tracking_uri(project_dir: str | Path | None = None) -> str:
+    """sqlite store ``mlruns/mlflow.db`` in the project (the current directory by default)."""
+    root = Path(project_dir or os.getcwd()).resolve() / "mlruns"
+    root.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def default_artifact_location(tracking_uri: str) -> str | None:
+    """For a sqlite store: the folder ``artifacts/`` beside the database file.
+    Other stores (a tracking server) choose their own artifact location."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    db = Path(tracking_uri.removeprefix("sqlite:///"))
+    return (db.parent / "artifacts").resolve().as_uri()
+
+
+def metric_name(name: str) -> str:
+    """A metric or param name MLflow accepts (``pass_rate/punctuation:no_comma`` ->
+    ``pass_rate/punctuation.no_comma``)."""
+    return _BAD_NAME_CHARS.sub(".", name)
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mapping -> dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``)."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _param_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text[:_MAX_PARAM_CHARS]
+
+
+class Tracker:
+    """One MLflow run, addressed by id (thread-safe to use from Prefect task threads)."""
+
+    def __init__(self, client: MlflowClient, run_id: str, tracking_uri: str):
+        self.client = client
+        self.run_id = run_id
+        self.tracking_uri = tracking_uri
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, cfg: PipelineConfig, rundir: RunDir, flow_run_id: str | None = None) -> Tracker:
+        """The run directory's MLflow run: resumed from ``mlflow.json`` when that run still
+        exists in the same store, else created (with the config as params)."""
+        uri = cfg.tracking.mlflow_tracking_uri or default_tracking_uri()
+        client = MlflowClient(tracking_uri=uri)
+        state_path = rundir.root / STATE_FILE
+        run_id = _stored_run_id(state_path, uri, client)
+        if run_id is None:
+            experiment_id = _experiment_id(client, cfg.tracking.experiment, uri)
+            run = client.create_run(
+                experiment_id,
+                run_name=cfg.name,
+                tags={"hir.run_dir": str(rundir.root.resolve())},
+            )
+            run_id = run.info.run_id
+            blob = json.dumps({"tracking_uri": uri, "run_id": run_id}, indent=1)
+            with atomic_write(state_path) as handle:
+                handle.write(blob.encode())
+        else:
+            client.update_run(run_id, status="RUNNING")
+        tracker = cls(client, run_id, uri)
+        tracker.log_params(cfg)
+        tags = {"hir.strategy": cfg.hindsight.strategy, "hir.model": cfg.model.spec}
+        if flow_run_id:
+            tags["prefect.flow_run_id"] = flow_run_id
+            tags[f"prefect.flow_run.{int(time.time())}"] = flow_run_id  # every run, in order
+        tracker.set_tags(tags)
+        return tracker
+
+    # ------------------------------------------------------------------ logging
+
+    def log_params(self, cfg: PipelineConfig) -> None:
+        """The resolved config, flattened (``hindsight.strategy`` ...). A field whose value
+        changed since the run started (only ``iterations`` and ``tracking`` may) is recorded
+        as a ``resumed.<field>`` tag: MLflow params are immutable."""
+        wanted = {metric_name(k): _param_value(v) for k, v in flatten(config_dict(cfg)).items()}
+        logged = self.client.get_run(self.run_id).data.params
+        new = [Param(k, v) for k, v in wanted.items() if k not in logged]
+        changed = {f"resumed.{k}": v for k, v in wanted.items() if k in logged and logged[k] != v}
+        for start in range(0, len(new), _BATCH_PARAMS):
+            self.client.log_batch(self.run_id, params=new[start : start + _BATCH_PARAMS])
+        if changed:
+            self.set_tags(changed)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        items = [RunTag(k, str(v)) for k, v in tags.items()]
+        for start in range(0, len(items), _BATCH_PARAMS):
+            self.client.log_batch(self.run_id, tags=items[start : start + _BATCH_PARAMS])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        """Numeric, finite metrics at ``step`` (the iteration); others are skipped (a NaN
+        mean of nothing is not a measurement)."""
+        now = int(time.time() * 1000)
+        items = []
+        for key, value in metrics.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if not math.isfinite(value):
+                continue
+            items.append(Metric(metric_name(key), float(value), now, int(step)))
+        for start in range(0, len(items), _BATCH_METRICS):
+            self.client.log_batch(self.run_id, metrics=items[start : start + _BATCH_METRICS])
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_folder(
+        self, folder: str | Path, artifact_path: str, exclude: tuple[str, ...] = ()
+    ) -> None:
+        """The files directly in ``folder`` (not subfolders named in ``exclude``)."""
+        folder = Path(folder)
+        for item in sorted(folder.iterdir()):
+            if item.name in exclude:
+                continue
+            if item.is_dir():
+                self.client.log_artifacts(self.run_id, str(item), f"{artifact_path}/{item.name}")
+            else:
+                self.client.log_artifact(self.run_id, str(item), artifact_path)
+
+    def has_artifact(self, artifact_path: str) -> bool:
+        parent, _, name = artifact_path.rpartition("/")
+        listed = self.client.list_artifacts(self.run_id, parent or None)
+        return any(a.path == artifact_path or a.path.endswith("/" + name) for a in listed)
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.run_id, status=status)
+
+
+def _stored_run_id(state_path: Path, uri: str, client: MlflowClient) -> str | None:
+    """The run id in ``mlflow.json`` when it names a live run of this store."""
+    if not state_path.is_file():
+        return None
+    try:
+        state = json.loads(state_path.read_text())
+    except json.JSONDecodeError:
+        return None
+    if state.get("tracking_uri") != uri or not state.get("run_id"):
+        return None  # another store: start a run there (the old one is left as it is)
+    try:
+        run = client.get_run(state["run_id"])
+    except MlflowException:
+        return None
+    if run.info.lifecycle_stage != "active":
+        return None
+    return run.info.run_id
+
+
+def _experiment_id(client: MlflowClient, name: str, uri: str) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage != "active":
+            client.restore_experiment(experiment.experiment_id)
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=default_artifact_location(uri))
+    except MlflowException:
+        # Created meanwhile by another process.
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id

@@ -1,0 +1,34 @@
+"""Stage ``train``: one policy update on the batch -> ``train.json`` + ``checkpoints/iter-K/``."""
+
+from __future__ import annotations
+
+import json
+
+from prefect import task
+
+from hir_core import pipeline
+from hir_core.storage import atomic_write
+from tasks._options import STAGE_TASK
+from tasks.context import RunContext
+from tasks.stage import StageResult, execute, read_input
+
+
+def _compute(ctx: RunContext, iteration: int, seed: int):
+    del seed  # the update is deterministic given batch and engine state
+    batch = read_input(ctx, iteration, "batch")
+    engine = ctx.policy.engine_for(iteration)
+    # If the step fails half-way the engine holds a half-updated policy: a retry (or the
+    # next stage) must reload the previous checkpoint first.
+    ctx.policy.dirty = True
+    metrics = pipeline.train_step(batch, engine, ctx.cfg)
+    ctx.policy.dirty = False
+    pipeline.save_checkpoint(engine, ctx.rundir.checkpoint_dir(iteration))
+    with atomic_write(ctx.rundir.train_json_path(iteration)) as handle:
+        handle.write(json.dumps(metrics, indent=1, sort_keys=True).encode())
+    return {}, metrics
+
+
+@task(name="train-step", task_run_name="train-iter-{iteration}", **STAGE_TASK)
+def train_step(ctx: RunContext, iteration: int, force: bool = False) -> StageResult:
+    """Update the live DeepSpeed engine and checkpoint it (HF safetensors + optimizer)."""
+    return execute(ctx, iteration, "train", _compute, force=force)
