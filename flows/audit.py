@@ -1,0 +1,154 @@
+"""Read a run's stored tables back for inspection (``hir audit``): filter, print, export.
+
+    table = audit_table("runs/demo", stage="replays", iteration=2, constraint="punctuation:no_comma")
+
+Every table is read through its schema (``hir_core.storage.read_table``). Filters:
+
+- ``constraint``: rows of prompts that carry that verifier id;
+- ``replays_only``: replayed material only (the batch's replay/hindsight samples; the
+  rollouts, verdicts and prompts that a replay was made from);
+- ``group``: one advantage group (the batch's ``group_id``; elsewhere the ``prompt_id``,
+  whose samples form the group).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+
+from hir_core.rundir import TABLE_STAGES, RunDir
+from hir_core.storage import atomic_write, read_table
+
+AUDIT_STAGES = (*TABLE_STAGES, "eval")
+
+
+class AuditError(ValueError):
+    """A request that names no data (unknown stage, missing iteration, not a run)."""
+
+
+def iterations_with(rundir: RunDir, stage: str) -> list[int]:
+    """Iterations whose folder holds the table of ``stage``, in order."""
+    found = []
+    for folder in sorted(rundir.root.glob("iter-*")):
+        suffix = folder.name.removeprefix("iter-")
+        if suffix.isdigit() and (folder / f"{stage}.parquet").is_file():
+            found.append(int(suffix))
+    return found
+
+
+def _read(rundir: RunDir, k: int, stage: str) -> pl.DataFrame:
+    frame = read_table(rundir.table_path(k, stage), stage)
+    return frame.select(pl.lit(k, dtype=pl.Int32).alias("iteration"), pl.all())
+
+
+def audit_table(
+    run: str | Path,
+    stage: str = "replays",
+    iteration: int | None = None,
+    constraint: str | None = None,
+    replays_only: bool = False,
+    group: str | None = None,
+) -> pl.DataFrame:
+    """The table of ``stage`` (one iteration, or all stacked with an ``iteration`` column),
+    filtered as the module docstring says."""
+    rundir = RunDir(run)
+    if not rundir.config_path.is_file():
+        raise AuditError(f"{rundir.root} is not a run directory (no config.yaml)")
+    if stage not in AUDIT_STAGES:
+        raise AuditError(f"unknown stage {stage!r}; stages with tables: {', '.join(AUDIT_STAGES)}")
+    available = iterations_with(rundir, stage)
+    if iteration is not None:
+        if iteration not in available:
+            raise AuditError(
+                f"{rundir.table_path(iteration, stage)} does not exist "
+                f"(iterations with {stage}: {available or 'none'})"
+            )
+        available = [iteration]
+    if not available:
+        raise AuditError(f"{rundir.root}: no iteration has a {stage} table yet")
+    frames = []
+    for k in available:
+        frame = _read(rundir, k, stage)
+        if constraint is not None:
+            frame = frame.filter(pl.col("prompt_id").is_in(_prompts_with(rundir, k, constraint)))
+        if replays_only:
+            frame = _replayed(rundir, k, stage, frame)
+        if group is not None:
+            column = "group_id" if stage == "batch" else "prompt_id"
+            frame = frame.filter(pl.col(column) == group)
+        frames.append(frame)
+    return pl.concat(frames, how="vertical")
+
+
+def _prompts_with(rundir: RunDir, k: int, constraint: str) -> list[str]:
+    prompts = read_table(rundir.table_path(k, "prompts"), "prompts")
+    has = prompts["constraints"].list.eval(pl.element().struct.field("id") == constraint)
+    return prompts.filter(has.list.any())["prompt_id"].to_list()
+
+
+def _replayed(rundir: RunDir, k: int, stage: str, frame: pl.DataFrame) -> pl.DataFrame:
+    if stage == "batch":
+        return frame.filter(pl.col("is_replay") | pl.col("is_hindsight"))
+    if stage == "replays":
+        return frame
+    replays_path = rundir.table_path(k, "replays")
+    if not replays_path.is_file():
+        return frame.clear()
+    replays = read_table(replays_path, "replays")
+    if stage in ("rollouts", "verdicts"):
+        return frame.filter(pl.col("rollout_id").is_in(replays["source_rollout_id"].to_list()))
+    return frame.filter(pl.col("prompt_id").is_in(replays["prompt_id"].to_list()))
+
+
+def _is_nested(dtype: pl.DataType) -> bool:
+    return isinstance(dtype, (pl.List, pl.Array, pl.Struct))
+
+
+def _is_numeric_list(dtype: pl.DataType) -> bool:
+    return isinstance(dtype, (pl.List, pl.Array)) and dtype.inner.is_numeric()
+
+
+def display_frame(frame: pl.DataFrame, all_columns: bool = False) -> pl.DataFrame:
+    """The frame for a terminal: token-id, log-prob and advantage lists left out unless
+    ``all_columns`` (they are long and unreadable)."""
+    if all_columns:
+        return frame
+    return frame.select([c for c, t in frame.schema.items() if not _is_numeric_list(t)])
+
+
+def flat_for_csv(frame: pl.DataFrame) -> pl.DataFrame:
+    """Nested columns (lists, structs) as JSON text: CSV holds only flat values."""
+    columns = []
+    for name, dtype in frame.schema.items():
+        if _is_nested(dtype):
+            values = [json.dumps(v, ensure_ascii=False) for v in frame[name].to_list()]
+            columns.append(pl.Series(name, values, dtype=pl.String))
+        else:
+            columns.append(frame[name])
+    return pl.DataFrame(columns)
+
+
+def write_csv(frame: pl.DataFrame, path: str | Path) -> Path:
+    """Write the frame (nested columns as JSON) to ``path`` atomically."""
+    path = Path(path)
+    with atomic_write(path) as handle:
+        flat_for_csv(frame).write_csv(handle)
+    return path
+
+
+def format_table(frame: pl.DataFrame, rows: int = 20, columns: Sequence[str] | None = None) -> str:
+    """The frame as text (polars' table), at most ``rows`` rows, strings cut at 60 chars."""
+    if columns:
+        frame = frame.select(columns)
+    with pl.Config(
+        tbl_rows=rows,
+        tbl_cols=-1,
+        fmt_str_lengths=60,
+        fmt_table_cell_list_len=6,
+        tbl_width_chars=240,
+        tbl_hide_dataframe_shape=False,
+    ):
+        return str(frame)

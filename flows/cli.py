@@ -1,0 +1,367 @@
+"""The ``hir`` command line: train, rerun a stage, evaluate, audit, build data.
+
+    hir train configs/tiny.yaml --run-dir runs/tiny iterations=3 hindsight.strategy=hir
+    hir stage runs/tiny 1 rollouts --force
+    hir eval runs/tiny/checkpoints/iter-0002
+    hir audit runs/tiny --iteration 1 --stage replays --constraint punctuation:no_comma --csv r.csv
+    hir data build prompts.parquet --n-train 512 --n-heldout 64
+
+A bad config or override prints the field and the reason and exits with status 2 (no
+traceback); a run locked by another process exits with status 3, naming the holder.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+# hir_core, prefect and mlflow import torch and friends (seconds): imported inside the
+# commands, so `hir --help` and a bad override answer at once.
+
+EXIT_BAD_INPUT = 2
+EXIT_LOCKED = 3
+
+app = typer.Typer(
+    name="hir",
+    help="RL for instruction following with Hindsight instruction Replay, as a Prefect pipeline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Build and inspect prompt sets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+def _user_error_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    from flows.audit import AuditError
+    from hir_core.config import ConfigError
+    from hir_core.data import DataError
+    from hir_core.rundir import RunLockedError
+    from hir_core.storage import SchemaError
+    from tasks.context import MissingInputError
+
+    return (RunLockedError,), (ConfigError, DataError, SchemaError, AuditError, MissingInputError)
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Bad input (config, data, tables, missing files) -> one line and exit 2, no traceback;
+    a locked run -> one line naming the holder and exit 3."""
+
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as err:
+            locked, bad_input = _user_error_types()
+            if isinstance(err, locked):
+                raise _fail(str(err), EXIT_LOCKED) from None
+            if isinstance(err, bad_input):
+                raise _fail(str(err), EXIT_BAD_INPUT) from None
+            raise
+
+    return wrapper
+
+
+# ------------------------------------------------------------------------------ train
+
+
+def check_config(config: Path | None, overrides: list[str], run_dir: Path | None):
+    """Validate config + overrides, and their fit with an existing run, before any flow
+    starts (so a typo costs no Prefect or DeepSpeed start-up). Writes nothing."""
+    from hir_core.config import ConfigError, load_config
+    from hir_core.rundir import RunDir
+
+    cfg = load_config(config, overrides)
+    root = run_dir if run_dir is not None else Path("runs") / cfg.name
+    frozen = RunDir(root).config_path
+    if frozen.is_file():
+        # RunDir.init checks a resume (and may rewrite config.yaml): run it on a copy.
+        with tempfile.TemporaryDirectory() as scratch:
+            shutil.copy(frozen, Path(scratch) / "config.yaml")
+            try:
+                RunDir(scratch).init(cfg)
+            except ConfigError as err:
+                message = str(err).replace(str(Path(scratch) / "config.yaml"), str(frozen))
+                raise ConfigError(message) from None
+    return cfg, root
+
+
+@app.command()
+@user_errors
+def train(
+    config: Annotated[Path, typer.Argument(help="YAML config (configs/tiny.yaml, ...).")],
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(help="Dotted overrides: iterations=3 hindsight.strategy=hir ..."),
+    ] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option("--run-dir", help="Run directory (default runs/<name>).")
+    ] = None,
+    track: Annotated[bool, typer.Option(help="Log to MLflow.")] = True,
+) -> None:
+    """Train, or resume the run in --run-dir (finished stages are skipped)."""
+    overrides = list(overrides or [])
+    _, root = check_config(config, overrides, run_dir)
+    from flows.train import train as train_flow
+
+    summary = train_flow(
+        config=str(config), run_dir=str(root), overrides=overrides, track=track, progress=True
+    )
+    typer.echo(format_summary(summary))
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+# (header, metric key, decimals); "s" is the iteration's summed stage time.
+SUMMARY_COLUMNS = (
+    ("iter", None, 0),
+    ("ILA", "ila", 3),
+    ("CLA", "cla", 3),
+    ("replays", "hindsight/replays", 0),
+    ("signal w/o replays", "hindsight/signal_fraction_without", 3),
+    ("signal with replays", "hindsight/signal_fraction_with", 3),
+    ("loss", "train/loss", 4),
+    ("s", None, 1),
+)
+
+
+def summary_rows(summary: dict) -> list[list[str]]:
+    rows = []
+    for k, metrics in enumerate(summary["iterations"]):
+        seconds = sum(v for key, v in metrics.items() if key.startswith("time/"))
+        row = [str(k)]
+        for label, key, digits in SUMMARY_COLUMNS[1:]:
+            row.append(_num(seconds if label == "s" else metrics.get(key), digits))
+        rows.append(row)
+    return rows
+
+
+def format_summary(summary: dict) -> str:
+    """The end-of-run report: where the run lives, a per-iteration table (originals-only
+    ILA/CLA, replays, fraction of prompt groups with a learning signal without / with the
+    replays), and the commands to look further."""
+    header = [label for label, _, _ in SUMMARY_COLUMNS]
+    rows = summary_rows(summary)
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
+    ]
+    lines = [
+        f"run: {summary['run_dir']} ({summary['completed_iterations']} iterations done)",
+        "originals-only metrics (replays never count toward ILA/CLA):",
+        "  ".join(h.rjust(w) for h, w in zip(header, widths)),
+    ]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    uri = summary.get("mlflow_tracking_uri")
+    if uri:
+        lines += [
+            "",
+            f"MLflow run {summary['mlflow_run_id']}:",
+            f"  mlflow ui --backend-store-uri {uri}",
+        ]
+    lines += [
+        "Prefect (flow runs, per-iteration replay tables and summaries):",
+        "  prefect server start   # then open http://127.0.0.1:4200",
+        f"Audit: hir audit {summary['run_dir']} --stage replays",
+    ]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ stage
+
+
+@app.command()
+@user_errors
+def stage(
+    run: Annotated[Path, typer.Argument(help="Run directory.")],
+    iteration: Annotated[int, typer.Argument(help="Iteration (0-based).")],
+    stage: Annotated[
+        str,
+        typer.Argument(help="prompts, rollouts, verdicts, replays, batch, train, eval, report."),
+    ],
+    force: Annotated[
+        bool, typer.Option("--force", help="Recompute even if up to date; later stages go stale.")
+    ] = False,
+    track: Annotated[bool, typer.Option(help="Log to the run's MLflow run.")] = True,
+) -> None:
+    """Rerun one stage of one iteration from its stored inputs."""
+    from flows.run_stage import RERUNNABLE, run_stage
+    from hir_core.config import ConfigError
+    from hir_core.rundir import RunDir
+
+    if stage not in RERUNNABLE:
+        raise ConfigError(f"stage: unknown stage {stage!r}; stages: {', '.join(RERUNNABLE)}")
+    RunDir(run).load_config()  # a clear error before Prefect starts when RUN is not a run
+    result = run_stage(str(run), iteration, stage, force=force, track=track)
+    if result["skipped"]:
+        typer.echo(f"iteration {iteration} stage {stage}: up to date (use --force to recompute)")
+    else:
+        typer.echo(
+            f"iteration {iteration} stage {stage}: recomputed in {result['duration_s']:.1f} s"
+        )
+        for name, path in result["outputs"].items():
+            typer.echo(f"  {name}: {path}")
+    if result["stale"]:
+        typer.echo(f"  marked stale: {', '.join(result['stale'])}")
+
+
+# ------------------------------------------------------------------------------ eval
+
+
+@app.command("eval")
+@user_errors
+def eval_(
+    checkpoint: Annotated[
+        str, typer.Argument(help="Checkpoint folder (runs/x/checkpoints/iter-0002) or 'base'.")
+    ],
+    overrides: Annotated[list[str] | None, typer.Argument(help="Dotted config overrides.")] = None,
+    benchmark: Annotated[str, typer.Option(help="heldout or ifeval.")] = "heldout",
+    config: Annotated[
+        Path | None, typer.Option(help="Config (default: the checkpoint's run config).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="EVAL table (Parquet) to write.")] = None,
+    prompts: Annotated[
+        Path | None, typer.Option(help="IFEval-format JSONL instead of the packaged IFEval.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Score only the first N prompts.")] = None,
+    track: Annotated[bool, typer.Option(help="Log to the run's MLflow run.")] = True,
+) -> None:
+    """Evaluate a checkpoint on the held-out split or IFEval."""
+    from flows.evaluate import BASE, run_of
+    from flows.evaluate import evaluate as evaluate_flow
+    from hir_core.config import ConfigError, load_config
+
+    if checkpoint != BASE and not Path(checkpoint).is_dir():
+        raise ConfigError(f"checkpoint: {checkpoint} is not a folder")
+    if config is None and (checkpoint == BASE or run_of(Path(checkpoint)) is None):
+        raise ConfigError(f"{checkpoint}: not inside a run directory; pass --config")
+    if config is not None:
+        load_config(config, list(overrides or []))
+    result = evaluate_flow(
+        checkpoint,
+        benchmark=benchmark,
+        config=str(config) if config else None,
+        overrides=list(overrides or []),
+        out=str(out) if out else None,
+        prompts_path=str(prompts) if prompts else None,
+        limit=limit,
+        track=track,
+    )
+    typer.echo(f"EVAL table: {result['out']}")
+    for key, value in sorted(result["metrics"].items()):
+        if "/type/" not in key and "/count/" not in key:
+            typer.echo(f"  {key}: {value:.4f}")
+
+
+# ------------------------------------------------------------------------------ audit
+
+
+@app.command()
+@user_errors
+def audit(
+    run: Annotated[Path, typer.Argument(help="Run directory.")],
+    iteration: Annotated[
+        int | None, typer.Option("--iteration", "-k", help="One iteration (default: all).")
+    ] = None,
+    stage: Annotated[
+        str, typer.Option(help="prompts, rollouts, verdicts, replays, batch or eval.")
+    ] = "replays",
+    constraint: Annotated[
+        str | None, typer.Option(help="Only prompts with this verifier id.")
+    ] = None,
+    replays_only: Annotated[
+        bool, typer.Option("--replays-only", help="Only replayed samples and their sources.")
+    ] = False,
+    group: Annotated[
+        str | None, typer.Option(help="Only this group (batch group_id; else prompt_id).")
+    ] = None,
+    csv: Annotated[Path | None, typer.Option(help="Also write the rows to this CSV.")] = None,
+    rows: Annotated[int, typer.Option(help="Rows to print.")] = 20,
+    columns: Annotated[str | None, typer.Option(help="Comma-separated columns to print.")] = None,
+    all_columns: Annotated[
+        bool, typer.Option("--all-columns", help="Also print token-id/log-prob lists.")
+    ] = False,
+) -> None:
+    """Print a run's stored tables (polars), filtered; export them to CSV."""
+    from flows.audit import audit_table, display_frame, format_table, write_csv
+    from hir_core.config import ConfigError
+
+    table = audit_table(run, stage, iteration, constraint, replays_only, group)
+    selected = [c.strip() for c in columns.split(",")] if columns else None
+    if selected:
+        unknown = [c for c in selected if c not in table.columns]
+        if unknown:
+            raise ConfigError(f"--columns: {unknown} not in {stage} ({', '.join(table.columns)})")
+    typer.echo(format_table(display_frame(table, all_columns), rows, selected))
+    if csv is not None:
+        write_csv(table, csv)
+        typer.echo(f"{table.height} rows written to {csv}")
+
+
+# ------------------------------------------------------------------------------ data
+
+
+@data_app.command("build")
+@user_errors
+def data_build(
+    out: Annotated[Path, typer.Argument(help="PROMPTS Parquet file to write.")],
+    config: Annotated[
+        Path | None, typer.Option(help="Take the defaults below from this config's data section.")
+    ] = None,
+    n_train: Annotated[int | None, typer.Option(help="Training prompts.")] = None,
+    n_heldout: Annotated[int | None, typer.Option(help="Held-out prompts.")] = None,
+    min_constraints: Annotated[int | None, typer.Option(help="Fewest constraints.")] = None,
+    max_constraints: Annotated[int | None, typer.Option(help="Most constraints.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Builder seed.")] = None,
+) -> None:
+    """Build the synthetic prompt set (train and held-out splits) into one Parquet table."""
+    from tqdm.auto import tqdm
+
+    from hir_core.config import ConfigError, DataConfig, load_config
+    from hir_core.data import build_synthetic
+    from hir_core.storage import write_table
+
+    data = load_config(config).data if config is not None else DataConfig()
+    given = {
+        "n_train": n_train,
+        "n_heldout": n_heldout,
+        "min_constraints": min_constraints,
+        "max_constraints": max_constraints,
+        "seed": seed,
+    }
+    params = {k: getattr(data, k) for k in given} | {
+        k: v for k, v in given.items() if v is not None
+    }
+    with tqdm(total=1, desc="build prompts", disable=not sys.stderr.isatty()) as bar:
+        try:
+            table = build_synthetic(**params)
+        except ValueError as err:  # the builder names the bad argument
+            raise ConfigError(f"data build: {err}") from None
+        bar.update()
+    write_table(table, out, "prompts")
+    counts = table.group_by("split").len().sort("split").iter_rows()
+    typer.echo(f"{out}: " + ", ".join(f"{n} {split}" for split, n in counts))
+
+
+def main() -> None:  # pragma: no cover - console entry point alternative
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

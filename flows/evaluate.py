@@ -1,0 +1,91 @@
+"""Evaluate a checkpoint: greedy decoding on the held-out split, or on IFEval.
+
+    evaluate("runs/tiny/checkpoints/iter-0001")                      # the run's held-out split
+    evaluate("runs/demo/checkpoints/iter-0002", benchmark="ifeval")  # the 541 IFEval prompts
+
+The config is the run's (``<run>/config.yaml``, found from a checkpoint inside a run) unless
+``config`` is given. The EVAL table goes to ``<run>/eval/<checkpoint>-<benchmark>.parquet``
+(never inside the checkpoint folder: its hash is an input of the run's later stages).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from prefect import flow
+
+from hir_core.config import ConfigError, load_config
+from hir_core.rundir import RunDir
+from tasks import evaluate_checkpoint
+from tasks.tracking import STATE_FILE, Tracker
+
+BASE = "base"  # checkpoint name that means: the config's base model
+
+
+def run_of(checkpoint: Path) -> RunDir | None:
+    """The run directory a checkpoint folder belongs to (``<run>/checkpoints/<name>``)."""
+    root = checkpoint.resolve().parent.parent
+    if checkpoint.resolve().parent.name == "checkpoints" and (root / "config.yaml").is_file():
+        return RunDir(root)
+    return None
+
+
+def _iteration_of(checkpoint: Path) -> int | None:
+    name = checkpoint.name
+    if name.startswith("iter-") and name[5:].isdigit():
+        return int(name[5:])
+    return None
+
+
+@flow(name="hir-evaluate", log_prints=True)
+def evaluate(
+    checkpoint: str,
+    benchmark: str = "heldout",
+    config: str | None = None,
+    overrides: list[str] | None = None,
+    out: str | None = None,
+    prompts_path: str | None = None,
+    limit: int | None = None,
+    track: bool = True,
+) -> dict:
+    """Score ``checkpoint`` (a Hugging Face folder, or ``base``) on ``benchmark``.
+
+    Args:
+        checkpoint: checkpoint folder (e.g. ``runs/x/checkpoints/iter-0002``) or ``base``.
+        benchmark: ``heldout`` (the config's held-out split) or ``ifeval``.
+        config: config file; default: the run's frozen config.
+        overrides: dotted overrides of the config (e.g. ``evaluation.max_new_tokens=256``).
+        out: where the EVAL table goes (default: beside the run, see module doc).
+        prompts_path: an IFEval-format JSONL instead of the packaged IFEval prompts.
+        limit: score only the first ``limit`` prompts.
+        track: when the checkpoint belongs to a tracked run, log the metrics to its MLflow
+            run (step = the checkpoint's iteration).
+    """
+    folder = None if checkpoint == BASE else Path(checkpoint)
+    run = run_of(folder) if folder is not None else None
+    if config is None and run is None:
+        raise ConfigError(
+            f"{checkpoint}: not inside a run directory; pass a config (--config) to evaluate it"
+        )
+    cfg = load_config(config if config is not None else run.config_path, overrides or [])
+    name = folder.name if folder is not None else BASE
+    if out is None:
+        base = run.root / "eval" if run is not None else Path("runs") / cfg.name / "eval"
+        out = str(base / f"{name}-{benchmark}.parquet")
+    metrics = evaluate_checkpoint(cfg, folder, benchmark, Path(out), prompts_path, limit)
+    step = _iteration_of(folder) if folder is not None else None
+    if track and run is not None and step is not None and (run.root / STATE_FILE).is_file():
+        state = json.loads((run.root / STATE_FILE).read_text())
+        cfg = cfg.model_copy(
+            update={
+                "tracking": cfg.tracking.model_copy(
+                    update={"mlflow_tracking_uri": state["tracking_uri"]}
+                )
+            }
+        )
+        tracker = Tracker.open(cfg, run, None)
+        tracker.log_metrics(metrics, step=step)
+        tracker.log_artifact(out, "eval")
+        tracker.finish("FINISHED")
+    return {"checkpoint": checkpoint, "benchmark": benchmark, "out": out, "metrics": metrics}
