@@ -15,3 +15,16 @@ os.environ.setdefault("HIR_CACHE_DIR", str(_CACHE / "hir"))
 os.environ.setdefault("DS_BUILD_OPS", "0")
 
 FIXTURES = ROOT / "tests" / "fixtures"
+
+
+# One real Prefect test server per pytest session (~10 s to start), for the tests that ask for
+# it: flows run against a temporary sqlite database, never the user's Prefect home.
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
