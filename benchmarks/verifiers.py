@@ -47,8 +47,7 @@ def load_workload(path: Path) -> list[tuple[dict, str]]:
 
 
 def clear_caches() -> None:
-    for cached in (text.sentences, text.count_all_capital_words, text.detect_language):
-        cached.cache_clear()
+    text.clear_caches()
 
 
 def time_ours(workload, loose: bool) -> float:

