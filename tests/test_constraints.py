@@ -633,31 +633,6 @@ def test_language_detection_ignores_the_global_langdetect_seed(monkeypatch):
     assert text._language_detector_factory().create().seed == text.LANGDETECT_SEED
 
 
-def test_fast_language_detector_returns_exactly_what_langdetect_returns():
-    from _helpers_constraints import ADVERSARIAL_RESPONSES
-    from langdetect.lang_detect_exception import LangDetectException
-
-    from hir_core.constraints.base import loose_variants
-
-    factory = text._language_detector_factory()
-
-    def langdetect_answer(sample: str) -> str | None:
-        detector = factory.create()
-        detector.append(sample)
-        try:
-            return detector.detect()
-        except LangDetectException:
-            return None
-
-    prompts = [row["prompt"] for row in reference.ifeval_rows()[:150]]
-    corpus = [v for r in ADVERSARIAL_RESPONSES for v in loose_variants(r)] + prompts
-    corpus += [sample.upper() for sample in prompts[:50]]
-    corpus += ["Visit https://example.com or mail a.b@example.org now", "Tiếng Việt có dấu"]
-    answers = [text._language_detector().detect(sample) for sample in corpus]
-    assert answers == [langdetect_answer(sample) for sample in corpus]
-    assert {"en", "de", "ru", "hi", "ja", None} <= set(answers)
-
-
 def test_stdlib_treebank_tokenizer_gives_nltks_tokens():
     from _helpers_constraints import ADVERSARIAL_RESPONSES
     from nltk.tokenize.destructive import NLTKWordTokenizer

@@ -51,6 +51,11 @@ class PunktSpans:
         self._multi_char = re.compile(rules.multi_char_punct_pattern, re.UNICODE)
         self._realign = re.compile(rules.boundary_realignment_pattern, re.MULTILINE)
         self._enders = frozenset(rules.sent_end_chars)
+        self._decisions: dict[str, bool] = {}
+
+    def clear_cache(self) -> None:
+        """Forget the remembered decisions (see ``_context_has_sentbreak``)."""
+        self._decisions.clear()
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         """(start, end) offsets of each sentence, as ``span_tokenize`` gives them."""
@@ -97,7 +102,19 @@ class PunktSpans:
         yield last_break, len(text.rstrip())
 
     def _context_has_sentbreak(self, context: str) -> bool:
-        """Whether a token other than the last ends a sentence after both passes."""
+        """Whether a token other than the last ends a sentence after both passes.
+
+        A function of the context alone, remembered (up to 2**16 contexts): texts that share
+        most of their words, like the loose check's variants of one response, share most
+        decisions."""
+        decided = self._decisions.get(context)
+        if decided is None:
+            if len(self._decisions) >= 1 << 16:
+                self._decisions.clear()
+            decided = self._decisions[context] = self._decide(context)
+        return decided
+
+    def _decide(self, context: str) -> bool:
         tokenize = self._words.tokenize
         tokens = [PunktToken(word) for line in context.split("\n") for word in tokenize(line)]
         params, rules = self._params, self._rules

@@ -102,13 +102,26 @@ def count_all_capital_words(text: str) -> int:
     """Number of word tokens whose cased characters are all upper case (``str.isupper``):
     Treebank tokens of each Punkt sentence, as ``nltk.word_tokenize`` gives them.
 
-    Most texts are counted without tokenizing (see ``_chunk_capital_words``); the others
-    are tokenized sentence by sentence, only where a sentence needs it."""
+    Most texts are counted line by line without tokenizing (see ``_capital_words_by_chunks``;
+    the loose check's variants share their lines); the others are tokenized sentence by
+    sentence, only where a sentence needs it."""
     if text.islower():  # no upper-case character anywhere
         return 0
-    count = _capital_words_by_chunks(text)
-    if count is not None:
-        return count
+    count = 0
+    for line in text.split("\n"):
+        in_line = _line_capital_words(line)
+        if in_line is None:
+            return _capital_words_by_sentences(text)
+        count += in_line
+    return count
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _line_capital_words(line: str) -> int | None:
+    return _capital_words_by_chunks(line)
+
+
+def _capital_words_by_sentences(text: str) -> int:
     tokenize = _treebank_tokenizer().tokenize
     count = 0
     for sentence in sentences(text):
@@ -138,28 +151,32 @@ _ALWAYS_PADDED = frozenset(';@#$%&?!*()[]{}<>"`')
 
 
 @functools.cache
-def _chunk_with_upper_case():
-    """A whitespace-delimited chunk holding a character for which str.isupper() holds."""
+def _upper_case_character() -> re.Pattern:
+    """A character for which str.isupper() holds."""
     from .langid import upper_case_table
 
     uppers = "".join(map(chr, np.flatnonzero(upper_case_table()).tolist()))
-    return re.compile(rf"(?<!\S)\S*?[{re.escape(uppers)}]\S*")
+    return re.compile(f"[{re.escape(uppers)}]")
 
 
 def _capital_words_by_chunks(sentence: str) -> int | None:
-    """The all-capital Treebank tokens of ``sentence`` (or of a text: see below), or None
-    where that takes the tokenizer.
+    """The all-capital Treebank tokens of ``sentence`` (or of a line or a whole text: see
+    below), or None where that takes the tokenizer.
 
     Treebank tokens are the whitespace-delimited chunks of a sentence cut further: its rules
     only insert spaces (and replace quotes), and every space they insert sits next to a
     punctuation character, except in contractions. A chunk without an upper-case character
     gives no all-capital token; ``_chunk_capital_words`` counts the others where the cuts
-    cannot matter. A sentence boundary falls between two chunks or inside punctuation, so
-    this also holds for a whole text, sentence by sentence.
+    cannot matter. A sentence boundary falls between two chunks or inside punctuation, and
+    a line break between two chunks, so the count of a text is the sum over its lines, and
+    holds sentence by sentence.
     """
+    upper = _upper_case_character()
     count = 0
-    for match in _chunk_with_upper_case().finditer(sentence):
-        in_chunk = _chunk_capital_words(match.group())
+    for chunk in sentence.split():
+        if chunk.islower() or upper.search(chunk) is None:
+            continue
+        in_chunk = _chunk_capital_words(chunk)
         if in_chunk is None:
             return None
         count += in_chunk
@@ -241,5 +258,13 @@ def _detect_ngrams(occurrences: bytes) -> str:
 
 def clear_caches() -> None:
     """Forget every per-text result (the models stay loaded), e.g. to time cold texts."""
-    for cached in (sentences, count_all_capital_words, detect_language, _detect_ngrams):
+    for cached in (
+        sentences,
+        count_all_capital_words,
+        _line_capital_words,
+        detect_language,
+        _detect_ngrams,
+    ):
         cached.cache_clear()
+    if _sentence_spans.cache_info().currsize:
+        _sentence_spans().clear_cache()
