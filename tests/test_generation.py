@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from _tiny_model import build_tiny
+from _tiny_model import build_tiny, save_tiny
 
 from hir_core.engines.generation import (
     GenerationConfig,
@@ -187,3 +187,24 @@ def test_batching_does_not_change_greedy_results(tiny):
     ]
     for a, b in zip(one_by_one, batched):
         np.testing.assert_allclose(a[0].logprobs, b[0].logprobs, atol=1e-4)
+
+
+def test_progress_bar_counts_sequences(tiny, capfd):
+    _generate(tiny, n=2, max_new_tokens=2)
+    err = capfd.readouterr().err
+    assert "generate" in err and "6/6" in err  # 3 prompts x n=2 sequences
+    _generate(tiny, n=2, max_new_tokens=2, progress=False)
+    assert "generate" not in capfd.readouterr().err
+
+
+def test_load_swaps_in_a_checkpoint(tmp_path):
+    """The next iteration's checkpoint replaces the weights (and tokenizer) in use."""
+    cfg = GenerationConfig(n=1, temperature=0.0, max_new_tokens=8, progress=False)
+    generator = TransformersGenerator(*build_tiny(), cfg)
+    before = generator.generate(PROMPTS)
+    assert generator.load(save_tiny(tmp_path / "other", seed=1)) == "new_model"
+    after = generator.generate(PROMPTS)
+    expected = TransformersGenerator(*build_tiny(seed=1), cfg).generate(PROMPTS)
+    tokens = lambda out: [g[0].response_token_ids for g in out]
+    assert tokens(after) == tokens(expected) != tokens(before)
+    assert after[0][0].prompt_token_ids == expected[0][0].prompt_token_ids

@@ -245,7 +245,14 @@ def test_bad_batches_are_rejected(batch):
 def two_processes(tmp_path_factory) -> Path:
     """One torchrun launch of 2 CPU processes, one step per ZeRO stage (0 and 2)."""
     out = tmp_path_factory.mktemp("two-processes")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    # A fresh extensions folder: training on CPU must not JIT-compile DeepSpeed ops.
+    extensions = out / "torch_extensions"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "OMP_NUM_THREADS": "1",
+        "TORCH_EXTENSIONS_DIR": str(extensions),
+    }
     for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)
     cmd = [
@@ -260,6 +267,7 @@ def two_processes(tmp_path_factory) -> Path:
     ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert not extensions.exists() or not any(extensions.iterdir()), "an op was compiled"
     return out
 
 

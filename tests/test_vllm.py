@@ -19,8 +19,10 @@ from hir_core.engines.generation import (
     GenerationConfig,
     TransformersGenerator,
     VllmGenerator,
+    make_generator,
 )
 from hir_core.engines.logprobs import compute_logprobs_and_entropy
+from hir_core.models import save_model
 
 pytestmark = pytest.mark.vllm
 
@@ -36,8 +38,11 @@ NEAR_TIE = 1e-3  # logit gap below which fp32 kernels may legitimately pick eith
 @pytest.fixture(scope="module")
 def vllm_generator(tmp_path_factory):
     folder = save_tiny(tmp_path_factory.mktemp("tiny"))
-    cfg = GenerationConfig(n=3, max_new_tokens=16, seed=0)
-    generator = VllmGenerator(folder, cfg, enforce_eager=True)
+    cfg = GenerationConfig(
+        backend="vllm", n=3, max_new_tokens=16, seed=0, vllm_kwargs={"enforce_eager": True}
+    )
+    generator = make_generator(cfg, model_dir=folder)
+    assert isinstance(generator, VllmGenerator) and generator.llm_kwargs["enforce_eager"]
     yield generator
     generator.close()
 
@@ -110,17 +115,31 @@ def test_stop_string_cuts_the_text(vllm_generator):
     assert greedy.response.startswith(s.response) and stop not in s.response
 
 
-def test_load_swaps_in_a_new_checkpoint(vllm_generator, tmp_path):
-    """Each iteration reloads the latest checkpoint: outputs follow the new weights."""
-    folder = save_tiny(tmp_path / "other", seed=1)
-    old_dir = vllm_generator.model_dir
-    vllm_generator.load(folder)
-    try:
-        model, tok = build_tiny(seed=1)
-        cfg = GenerationConfig(n=1, temperature=0.0, max_new_tokens=16)
-        hf = TransformersGenerator(model, tok, cfg).generate(PROMPTS)
-        out = _with(vllm_generator, n=1, temperature=0.0).generate(PROMPTS)
-        for hf_group, vllm_group in zip(hf, out):
-            _assert_greedy_agrees(model, hf_group, vllm_group)
-    finally:
-        vllm_generator.load(old_dir)
+def _greedy(generator, model, tok):
+    cfg = GenerationConfig(n=1, temperature=0.0, max_new_tokens=16)
+    hf = TransformersGenerator(model, tok, cfg).generate(PROMPTS)
+    out = _with(generator, n=1, temperature=0.0).generate(PROMPTS)
+    for hf_group, vllm_group in zip(hf, out):
+        _assert_greedy_agrees(model, hf_group, vllm_group)
+    return [group[0].response_token_ids for group in out]
+
+
+def test_load_serves_a_trained_checkpoint(vllm_generator, tmp_path):
+    """Each iteration serves the latest checkpoint (same config and tokenizer, new weights):
+    outputs follow the new weights, in every layer."""
+    model, tok = build_tiny()
+    before = _greedy(vllm_generator, model, tok)
+    with torch.no_grad():  # a "training step" large enough to change greedy paths
+        g = torch.Generator().manual_seed(7)
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.1)
+    folder = save_model(model, tok, tmp_path / "trained")
+    assert vllm_generator.load(folder) == "new_engine"
+    assert _greedy(vllm_generator, model, tok) != before
+
+
+def test_load_serves_another_model(vllm_generator, tmp_path):
+    """Another model (seed 1: other weights and another tokenizer). The last test of the
+    module: the engine is left on this model."""
+    vllm_generator.load(save_tiny(tmp_path / "other", seed=1))
+    _greedy(vllm_generator, *build_tiny(seed=1))

