@@ -510,6 +510,29 @@ def test_describe_validates():
         constraints.get("length_constraints:number_words").describe({"num_words": 3})
 
 
+@pytest.mark.parametrize("cid", constraints.ids())
+def test_descriptions_end_their_sentence(cid):
+    # Templates join descriptions as running sentences; each must close its own. The open
+    # endings allowed are layout shown as is: a markdown bullet, a bracketed section, the
+    # *** divider (a period after it would read as part of it).
+    ctype = constraints.get(cid)
+    for sample_seed in range(12):
+        kwargs = ctype.sample_kwargs(random.Random(sample_seed))
+        for seed in range(3):
+            last_line = ctype.describe(kwargs, seed=seed).splitlines()[-1]
+            if not last_line.startswith(("* ", "[")):
+                assert last_line.endswith((".", ")", '."', "***")), (cid, kwargs, last_line)
+
+
+@pytest.mark.parametrize(("marker", "ending"), [("P.P.S", "P.P.S."), ("P.S.", "P.S.")])
+def test_postscript_description_closes_the_sentence_once(marker, ending):
+    ctype = constraints.get("detectable_content:postscript")
+    for seed in range(3):
+        assert ctype.describe({"postscript_marker": marker}, seed=seed).endswith(f" {ending}")
+    # The marker as described satisfies the check.
+    assert ctype.check(f"Answer.\n{ending} More to say.", {"postscript_marker": marker})
+
+
 def test_language_names_cover_exactly_what_langdetect_can_answer():
     import os
 

@@ -11,7 +11,6 @@ import json
 import random
 
 import _reference_ifeval as reference
-import numpy as np
 import pytest
 from _helpers_constraints import ADVERSARIAL_RESPONSES
 from conftest import FIXTURES
@@ -233,17 +232,6 @@ def test_seeded_words_replay_random_choice_and_gauss():
             deviate, kept = kept, None
         ours.append(0.0 + deviate * 1.0)
     assert ours == expected
-
-
-def test_code_table_finds_exactly_its_codes():
-    rng = np.random.default_rng(0)
-    codes = np.unique(rng.integers(1, 2**63, 5000, dtype=np.uint64))
-    table = langid.CodeTable(codes)
-    queries = np.concatenate([codes, rng.integers(1, 2**63, 5000, dtype=np.uint64)])
-    position = {int(code): index for index, code in enumerate(codes)}
-    assert table.lookup(queries).tolist() == [position.get(int(q), -1) for q in queries]
-    with pytest.raises(ValueError, match="distinct"):
-        langid.CodeTable(np.array([5, 5], dtype=np.uint64))
 
 
 def test_ngram_codes_are_distinct_for_distinct_grams():

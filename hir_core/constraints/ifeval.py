@@ -229,6 +229,13 @@ def _placeholder_count(text: str, kw: dict) -> bool:
 _POSTSCRIPT = {"P.S.": re.compile(r"p\.\s?s\."), "P.P.S": re.compile(r"p\.\s?p\.\s?s")}
 
 
+def _postscript_fields(kw: dict) -> dict:
+    # The sentence ends with the marker; "P.S." brings its own period, "P.P.S" (IFEval's
+    # spelling, kept in the arguments) needs one: "... starts with P.P.S."
+    marker = kw["postscript_marker"]
+    return {"postscript_marker": marker, "end": "" if marker.endswith((".", "!", "?")) else "."}
+
+
 def _has_postscript(text: str, kw: dict) -> bool:
     marker = kw["postscript_marker"]
     pattern = _POSTSCRIPT.get(marker) or _literal(marker.lower(), flags=0)
@@ -483,9 +490,9 @@ TYPES: tuple[ConstraintType, ...] = (
         "detectable_content:postscript",
         _has_postscript,
         (
-            "End your response with an explicit postscript that starts with {postscript_marker}",
-            "Finish with a postscript that begins with {postscript_marker}",
-            "Add a postscript at the end of your answer, starting with {postscript_marker}",
+            "End your response with an explicit postscript that starts with {postscript_marker}{end}",
+            "Finish with a postscript that begins with {postscript_marker}{end}",
+            "Add a postscript at the end of your answer, starting with {postscript_marker}{end}",
         ),
         args=[
             Arg(
@@ -496,6 +503,7 @@ TYPES: tuple[ConstraintType, ...] = (
             )
         ],
         sample=lambda rng: {"postscript_marker": rng.choice(POSTSCRIPT_MARKERS)},
+        fields=_postscript_fields,
     ),
     ConstraintType(
         "detectable_format:number_bullet_lists",

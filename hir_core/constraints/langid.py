@@ -11,8 +11,8 @@ answer. What changes is only how the work is organised:
 
 - n-grams: langdetect's character-by-character state machine is a function of each
   character and the one before it, so the n-grams of a whole text are found with array
-  operations on its code points, and looked up as integers in a sorted table of the profile's
-  n-grams (gathered once, with every n-gram's 55 probabilities as one float64 row);
+  operations on its code points, and looked up as integers in a sorted array of the
+  profile's n-grams (built once, with every n-gram's 55 probabilities as one float64 row);
 - random draws: ``random.Random(seed)`` always produces the same 32-bit words, so they are
   materialised once; ``Random.choice`` (rejection sampling on ``getrandbits``) and
   ``Random.gauss`` (two ``random()`` calls, the second result kept for the next trial) are
@@ -20,7 +20,7 @@ answer. What changes is only how the work is organised:
 - products: langdetect multiplies the 55 probabilities by one n-gram's vector per draw and
   normalises every fifth draw. Each block between normalisations is one numpy reduction over
   the stacked vectors, row after row, which rounds exactly as the scalar loop does; the sum is
-  taken as Python's ``sum`` takes it;
+  Python's ``sum`` of the same list of floats, as in langdetect;
 - early answer: a trial ends normalised, so it adds at most 1/7 to any language's average.
   Once the leader's lead exceeds what the remaining trials could add to another language,
   the answer cannot change and the remaining trials are skipped (at the earliest after four
@@ -63,56 +63,6 @@ def ngram_code(gram: str) -> int:
     for char in gram:
         code = (code << _BITS) | ord(char)
     return code
-
-
-def _sequential_sum(values: list[float]) -> float:
-    """The sum langdetect computes: Python's ``sum`` over a list of floats."""
-    return sum(values)
-
-
-class CodeTable:
-    """A static hash table (open addressing, linear probing) from distinct non-zero uint64
-    codes to their index, queried for whole arrays at once: a few random reads per query,
-    where a binary search over the ~90,000 profile n-grams takes seventeen."""
-
-    _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing
-
-    def __init__(self, codes: np.ndarray):
-        if len(codes) and (not codes.all() or len(np.unique(codes)) != len(codes)):
-            raise ValueError("codes must be distinct and non-zero")
-        self._bits = max(4, (4 * len(codes)).bit_length())  # load factor below 1/4
-        self._mask = (1 << self._bits) - 1
-        self._keys = np.zeros(1 << self._bits, dtype=np.uint64)  # 0: empty slot
-        self._values = np.full(1 << self._bits, -1, dtype=np.intp)
-        pending = np.arange(len(codes))
-        slots = self._home(codes)
-        while len(pending):
-            # Among the pending codes whose slot is free, the first for each slot takes it;
-            # the others move one slot on.
-            free = self._keys[slots] == 0
-            targets, first = np.unique(slots[free], return_index=True)
-            placed = pending[free][first]
-            self._keys[targets] = codes[placed]
-            self._values[targets] = placed
-            moving = np.ones(len(pending), dtype=bool)
-            moving[np.flatnonzero(free)[first]] = False
-            pending, slots = pending[moving], (slots[moving] + 1) & self._mask
-
-    def _home(self, codes: np.ndarray) -> np.ndarray:
-        return ((codes * self._MULTIPLIER) >> np.uint64(64 - self._bits)).astype(np.intp)
-
-    def lookup(self, codes: np.ndarray) -> np.ndarray:
-        """Each code's index, or -1 for a code not in the table."""
-        result = np.full(len(codes), -1, dtype=np.intp)
-        pending = np.arange(len(codes))
-        slots = self._home(codes)
-        while len(pending):
-            keys = self._keys[slots]
-            found = keys == codes[pending]
-            result[pending[found]] = self._values[slots[found]]
-            going_on = ~found & (keys != 0)  # an empty slot ends the probe: not present
-            pending, slots = pending[going_on], (slots[going_on] + 1) & self._mask
-        return result
 
 
 class _Normaliser(dict):
@@ -209,10 +159,14 @@ class LanguageDetector:
 
     def __init__(self, word_lang_prob_map: dict[str, list[float]], langlist: list[str], seed: int):
         self._languages = list(langlist)
-        grams = list(word_lang_prob_map)
-        # Row i holds the probabilities of grams[i]; the table maps its code to i.
-        self._matrix = np.array(list(word_lang_prob_map.values()), dtype=np.float64)
-        self._table = CodeTable(np.array([ngram_code(gram) for gram in grams], dtype=np.uint64))
+        codes = np.array([ngram_code(gram) for gram in word_lang_prob_map], dtype=np.uint64)
+        order = np.argsort(codes)
+        self._codes = codes[order]
+        if len(codes) > 1 and not (self._codes[1:] > self._codes[:-1]).all():
+            raise ValueError("n-gram codes collide")  # impossible for distinct 1-3 char grams
+        # Row i holds the probabilities of the n-gram whose code is self._codes[i].
+        probabilities = list(word_lang_prob_map.values())
+        self._matrix = np.array([probabilities[i] for i in order.tolist()], dtype=np.float64)
         self._words = SeededWords(seed)
         self._normaliser = _Normaliser()
         self._is_upper = upper_case_table()
@@ -282,17 +236,27 @@ class LanguageDetector:
         upper = self._is_upper[points]
         points = points.astype(np.uint64)
         current, previous = points[1:], points[:-1]
-        before_previous = np.concatenate((points[:1], points[:-2]))  # unused at position 1
-        offered = ~(upper[1:] & upper[:-1])
-        bigram = (previous << _BITS) | current
-        codes = np.stack(
-            (current, bigram, (before_previous << (2 * _BITS)) | bigram), axis=1
-        ).ravel()
-        keep = np.stack(
-            (offered & (current != _SPACE), offered, offered & (previous != _SPACE)), axis=1
-        ).ravel()
-        rows = self._table.lookup(codes[keep])
-        return rows[rows >= 0]
+        count = len(current)
+        # Per position: its 1-gram, 2-gram and 3-gram, in that order (row-major).
+        codes = np.empty((count, 3), dtype=np.uint64)
+        codes[:, 0] = current
+        np.bitwise_or(previous << _BITS, current, out=codes[:, 1])
+        codes[0, 2] = 0  # position 1 has no 3-gram (the character before it is a space)
+        np.bitwise_or(points[:-2] << (2 * _BITS), codes[1:, 1], out=codes[1:, 2])
+        keep = np.empty((count, 3), dtype=bool)
+        np.logical_not(upper[1:] & upper[:-1], out=keep[:, 1])
+        np.logical_and(keep[:, 1], current != _SPACE, out=keep[:, 0])
+        np.logical_and(keep[:, 1], previous != _SPACE, out=keep[:, 2])
+        return self._rows_of(codes[keep])
+
+    def _rows_of(self, codes: np.ndarray) -> np.ndarray:
+        """The profile rows of the known codes, in their order (unknown ones dropped). The
+        binary search runs on the codes in sorted order, which keeps its reads close."""
+        order = np.argsort(codes, kind="stable")
+        rows = np.empty(len(codes), dtype=np.intp)
+        rows[order] = np.searchsorted(self._codes, codes[order])
+        np.minimum(rows, len(self._codes) - 1, out=rows)
+        return rows[self._codes[rows] == codes]
 
     def probabilities(self, text: str) -> list[float] | None:
         """langdetect's averaged per-language probabilities after all seven trials (its
@@ -345,7 +309,7 @@ class LanguageDetector:
         while True:
             row = blocks[block, 0]
             values = row.tolist()
-            total = _sequential_sum(values)
+            total = sum(values)  # langdetect's normalisation: Python's sum of the list
             divide(row, total, out=row)
             # langdetect stops when the largest normalised value exceeds 0.99999. Division
             # by a positive total keeps the order, so that value is max(values) / total.
