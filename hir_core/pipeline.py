@@ -449,7 +449,11 @@ def train_step(batch: pl.DataFrame, engine: TrainingEngine, cfg: PipelineConfig)
     """
     del cfg  # the engine was built from cfg.training
     start = time.perf_counter()
+    # An exception inside step() may leave some mini-batches applied while engine.steps is
+    # unchanged: flag the engine until the step completes (engine_for_iteration reloads it).
+    engine.hir_partial_step = True
     metrics = {f"train/{k}": float(v) for k, v in engine.step(batch).items()}
+    engine.hir_partial_step = False
     metrics["train/step_s"] = time.perf_counter() - start
     metrics["train/engine_steps"] = float(engine.steps)
     return metrics
@@ -504,18 +508,20 @@ def engine_for_iteration(
     """An engine holding the policy that iteration ``iteration`` starts from.
 
     ``model_dir`` is the checkpoint of iteration - 1 (None for iteration 0). A live
-    ``engine`` already at that point (``engine.steps == iteration``) is returned as is;
-    otherwise it loads ``model_dir``. Without an engine, a new one is made.
+    ``engine`` already at that point (``engine.steps == iteration``, no step interrupted
+    half-way) is returned as is; otherwise it loads ``model_dir`` (weights and optimizer
+    state). Without a usable engine a new one is made: callers that keep a generator on
+    the engine's model must then rebuild it (``generator.model is not engine.model``).
     """
+    partial = getattr(engine, "hir_partial_step", False)
+    if engine is not None and (engine.steps != iteration or partial):
+        if model_dir is None:
+            engine = None  # the base policy: only a fresh engine has it (and fresh Adam state)
+        else:
+            engine.load_checkpoint(model_dir)
+            engine.hir_partial_step = False
     if engine is None:
         engine = make_engine(cfg, model_dir)
-    elif engine.steps != iteration:
-        if model_dir is None:
-            raise ValueError(
-                f"engine is at step {engine.steps}, iteration {iteration} needs the base model: "
-                "make a new engine"
-            )
-        engine.load_checkpoint(model_dir)
     if engine.steps != iteration:
         raise ValueError(
             f"checkpoint {model_dir} holds step {engine.steps}, iteration {iteration} needs "

@@ -351,3 +351,46 @@ def test_generation_is_seeded_and_leaves_the_generator_unchanged():
         [{"role": "user", "content": first["prompt"]}], add_generation_prompt=True, tokenize=False
     )
     assert a["prompt_token_ids"][0].to_list() == tok(text, add_special_tokens=False)["input_ids"]
+
+
+def _weights_equal(model, folder: Path) -> bool:
+    from safetensors.torch import load_file
+
+    saved = {}
+    for file in folder.glob("*.safetensors"):
+        saved.update(load_file(file))
+    live = model.state_dict()
+    return bool(saved) and all(torch.equal(live[name].cpu(), t) for name, t in saved.items())
+
+
+def test_interrupted_train_step_is_not_trusted(runs):
+    # Runs last in this module: it rewinds the uninterrupted run's live engine.
+    whole, _ = runs
+    cfg, rd, k = whole.cfg, whole.rundir, ITERATIONS - 1
+    engine = P.engine_for_iteration(cfg, k, rd.checkpoint_dir(k - 1), whole.engine)
+    assert engine is whole.engine and engine.steps == k  # rewound in place
+    assert _weights_equal(engine.model, rd.checkpoint_dir(k - 1))
+    batch = read_table(rd.table_path(k, "batch"), "batch")
+    original = engine._mini_batch_step
+    calls = []
+
+    def fail_on_second_mini_batch(rows):
+        if calls:
+            raise RuntimeError("injected failure")
+        calls.append(rows)
+        return original(rows)
+
+    engine._mini_batch_step = fail_on_second_mini_batch
+    try:
+        with pytest.raises(RuntimeError, match="injected failure"):
+            P.train_step(batch, engine, cfg)
+    finally:
+        del engine._mini_batch_step
+    # The step counter did not move but the weights did: the engine must not be reused.
+    assert engine.steps == k
+    assert not _weights_equal(engine.model, rd.checkpoint_dir(k - 1))
+    engine = P.engine_for_iteration(cfg, k, rd.checkpoint_dir(k - 1), engine)
+    assert _weights_equal(engine.model, rd.checkpoint_dir(k - 1))
+    # Retrying the step reproduces the run's checkpoint k (weights and Adam state restored).
+    P.train_step(batch, engine, cfg)
+    assert _weights_equal(engine.model, rd.checkpoint_dir(k))
