@@ -65,15 +65,19 @@ class Arg:
         return ConstraintArgumentError(constraint_id, self.name, problem)
 
     def _coerce_int(self, constraint_id: str, value: Any) -> int:
+        if type(value) is not int:  # the common case skips the abstract-class checks
+            value = self._integral(constraint_id, value)
+        if self.minimum is not None and value < self.minimum:
+            raise self._error(constraint_id, f"must be >= {self.minimum}, got {value}")
+        return value
+
+    def _integral(self, constraint_id: str, value: Any) -> int:
         # Integral floats are accepted: tables with missing values store integers as floats.
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise self._error(constraint_id, f"must be an integer, got {value!r}")
-        value = int(value)
-        if self.minimum is not None and value < self.minimum:
-            raise self._error(constraint_id, f"must be >= {self.minimum}, got {value}")
-        return value
+        return int(value)
 
     def _coerce_str(self, constraint_id: str, value: Any) -> str:
         if not isinstance(value, str):
@@ -150,7 +154,7 @@ class ConstraintType:
         """Normalised kwargs; raises ConstraintArgumentError naming this id and the argument."""
         if kwargs is None:
             kwargs = {}
-        if not isinstance(kwargs, Mapping):
+        if type(kwargs) is not dict and not isinstance(kwargs, Mapping):
             raise ConstraintArgumentError(self.id, "kwargs", f"must be a mapping, got {kwargs!r}")
         for name, value in kwargs.items():
             if name not in self._arg_names and value is not None:

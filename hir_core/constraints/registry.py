@@ -46,7 +46,8 @@ def _prepare(
     """Resolve every id and validate every kwargs, before any check runs."""
     prepared = []
     for index, constraint in enumerate(constraints):
-        if not isinstance(constraint, Mapping) or "id" not in constraint:
+        mapping = type(constraint) is dict or isinstance(constraint, Mapping)
+        if not mapping or "id" not in constraint:
             raise ValueError(
                 f"constraint {index}: expected a mapping with an 'id', got {constraint!r}"
             )
