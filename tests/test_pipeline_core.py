@@ -394,3 +394,23 @@ def test_interrupted_train_step_is_not_trusted(runs):
     # Retrying the step reproduces the run's checkpoint k (weights and Adam state restored).
     P.train_step(batch, engine, cfg)
     assert _weights_equal(engine.model, rd.checkpoint_dir(k))
+
+
+def test_evaluate_heldout_applies_the_evaluation_settings():
+    cfg = tiny_cfg(
+        "evaluation.every=1", "evaluation.heldout_prompts=3", "evaluation.max_new_tokens=6"
+    )
+    generator = P.make_generator(cfg)  # rollout settings: 3 samples, temperature 1
+    before = generator.cfg
+    table, metrics = P.evaluate_heldout(cfg, generator)
+    again, _ = P.evaluate_heldout(cfg, generator)
+    assert generator.cfg == before
+    held = P.heldout_prompts(cfg)["prompt_id"].head(3).to_list()
+    assert table["prompt_id"].to_list() == held  # one greedy response per prompt
+    assert table["response"].equals(again["response"])  # greedy: deterministic
+    assert metrics["eval/heldout/n_responses"] == 3
+    assert metrics["eval/heldout/mean_response_tokens"] <= 6
+    strict = table["strict"].to_list()
+    assert metrics["eval/heldout/prompt_level_strict_acc"] == pytest.approx(
+        np.mean([all(s) for s in strict])
+    )
