@@ -39,6 +39,7 @@ import functools
 import math
 import random
 import re
+import string
 import sys
 
 import numpy as np
@@ -167,6 +168,7 @@ class LanguageDetector:
         # Row i holds the probabilities of the n-gram whose code is self._codes[i].
         probabilities = list(word_lang_prob_map.values())
         self._matrix = np.array([probabilities[i] for i in order.tolist()], dtype=np.float64)
+        self._ascii_rows = _ascii_row_table(self._codes)
         self._words = SeededWords(seed)
         self._normaliser = _Normaliser()
         self._is_upper = upper_case_table()
@@ -232,31 +234,69 @@ class LanguageDetector:
         normalised = _SPACE_RUNS.sub(" ", text.translate(self._normaliser)).lstrip(" ")
         if not normalised:
             return np.empty(0, dtype=np.intp)
+        if normalised.isascii():
+            return self._ascii_occurrences(" " + normalised)
         points = np.frombuffer((" " + normalised).encode("utf-32-le"), dtype="<u4")
         upper = self._is_upper[points]
-        points = points.astype(np.uint64)
-        current, previous = points[1:], points[:-1]
+        symbols = np.where(points < 128, _ASCII_SYMBOL[np.minimum(points, 127)], 0)
+        current, previous = points[1:].astype(np.uint64), points[:-1].astype(np.uint64)
         count = len(current)
-        # Per position: its 1-gram, 2-gram and 3-gram, in that order (row-major).
-        codes = np.empty((count, 3), dtype=np.uint64)
-        codes[:, 0] = current
-        np.bitwise_or(previous << _BITS, current, out=codes[:, 1])
-        codes[0, 2] = 0  # position 1 has no 3-gram (the character before it is a space)
-        np.bitwise_or(points[:-2] << (2 * _BITS), codes[1:, 1], out=codes[1:, 2])
+        # Per position: its 1-gram, 2-gram and 3-gram, in that order (row-major), as indices
+        # in the ASCII table where all their characters are ASCII, else as codes.
+        index = np.empty((count, 3), dtype=np.intp)
+        index[:, 0] = symbols[1:]
+        np.add(symbols[:-1] * _ASCII_BASE, symbols[1:], out=index[:, 1])
+        index[0, 2] = 0  # position 1 has no 3-gram (the character before it is a space)
+        np.add(symbols[:-2] * _ASCII_BASE**2, index[1:, 1], out=index[1:, 2])
+        ascii_only = np.empty((count, 3), dtype=bool)
+        ascii_only[:, 0] = symbols[1:] > 0
+        np.logical_and(ascii_only[:, 0], symbols[:-1] > 0, out=ascii_only[:, 1])
+        ascii_only[0, 2] = True
+        np.logical_and(ascii_only[1:, 1], symbols[:-2] > 0, out=ascii_only[1:, 2])
         keep = np.empty((count, 3), dtype=bool)
         np.logical_not(upper[1:] & upper[:-1], out=keep[:, 1])
         np.logical_and(keep[:, 1], current != _SPACE, out=keep[:, 0])
         np.logical_and(keep[:, 1], previous != _SPACE, out=keep[:, 2])
-        return self._rows_of(codes[keep])
+        index, ascii_only = index[keep], ascii_only[keep]
+        rows = self._ascii_rows[index].astype(np.intp)
+        others = np.flatnonzero(~ascii_only)
+        if len(others):
+            codes = np.empty((count, 3), dtype=np.uint64)
+            codes[:, 0] = current
+            np.bitwise_or(previous << _BITS, current, out=codes[:, 1])
+            codes[0, 2] = 0
+            np.bitwise_or(
+                points[:-2].astype(np.uint64) << (2 * _BITS), codes[1:, 1], out=codes[1:, 2]
+            )
+            rows[others] = self._code_rows(codes[keep][others])
+        return rows[rows >= 0]
 
-    def _rows_of(self, codes: np.ndarray) -> np.ndarray:
-        """The profile rows of the known codes, in their order (unknown ones dropped). The
-        binary search runs on the codes in sorted order, which keeps its reads close."""
-        order = np.argsort(codes, kind="stable")
-        rows = np.empty(len(codes), dtype=np.intp)
-        rows[order] = np.searchsorted(self._codes, codes[order])
+    def _ascii_occurrences(self, text: str) -> np.ndarray:
+        """``occurrences`` for a normalised text of ASCII letters and spaces (most texts):
+        the same n-grams, indexed directly in a table over that alphabet."""
+        points = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+        symbols = _ASCII_SYMBOL[points]
+        upper = (points >= 65) & (points <= 90)  # "A" to "Z"
+        current, previous = symbols[1:], symbols[:-1]
+        count = len(current)
+        index = np.empty((count, 3), dtype=np.intp)
+        index[:, 0] = current
+        np.add(previous * _ASCII_BASE, current, out=index[:, 1])
+        index[0, 2] = 0  # position 1 has no 3-gram
+        np.add(symbols[:-2] * _ASCII_BASE**2, index[1:, 1], out=index[1:, 2])
+        keep = np.empty((count, 3), dtype=bool)
+        np.logical_not(upper[1:] & upper[:-1], out=keep[:, 1])
+        np.logical_and(keep[:, 1], current != _ASCII_SPACE, out=keep[:, 0])
+        np.logical_and(keep[:, 1], previous != _ASCII_SPACE, out=keep[:, 2])
+        rows = self._ascii_rows[index[keep]]
+        return rows[rows >= 0].astype(np.intp)
+
+    def _code_rows(self, codes: np.ndarray) -> np.ndarray:
+        """The profile row of each code, -1 for unknown ones (a binary search)."""
+        rows = np.searchsorted(self._codes, codes)
         np.minimum(rows, len(self._codes) - 1, out=rows)
-        return rows[self._codes[rows] == codes]
+        rows[self._codes[rows] != codes] = -1
+        return rows
 
     def probabilities(self, text: str) -> list[float] | None:
         """langdetect's averaged per-language probabilities after all seven trials (its
@@ -370,6 +410,31 @@ class LanguageDetector:
         if lead - runner_up > remaining / TRIALS + 1e-9:
             return leader
         return None
+
+
+# Symbols of the ASCII alphabet a normalised ASCII text is made of: 0 for "no character" (the
+# missing leading characters of a 1- or 2-gram), then the space and the letters.
+_ASCII_ALPHABET = " " + string.ascii_uppercase + string.ascii_lowercase
+_ASCII_BASE = len(_ASCII_ALPHABET) + 1
+_ASCII_SPACE = 1
+_ASCII_SYMBOL = np.zeros(128, dtype=np.intp)
+_ASCII_SYMBOL[[ord(char) for char in _ASCII_ALPHABET]] = np.arange(1, _ASCII_BASE)
+
+
+def _ascii_row_table(codes: np.ndarray) -> np.ndarray:
+    """Profile row (-1 if none) of every n-gram over ``_ASCII_ALPHABET``, indexed by its
+    symbols in base ``_ASCII_BASE`` (157,464 entries; ``codes`` are the sorted n-gram codes)."""
+    table = np.full(_ASCII_BASE**3, -1, dtype=np.int32)
+    mask = np.uint64((1 << _BITS) - 1)
+    index = np.zeros(len(codes), dtype=np.intp)
+    inside = np.ones(len(codes), dtype=bool)
+    for shift in (2 * _BITS, _BITS, 0):
+        points = ((codes >> np.uint64(shift)) & mask).astype(np.intp)
+        symbol = np.where(points < 128, _ASCII_SYMBOL[np.minimum(points, 127)], 0)
+        inside &= (points == 0) | (symbol > 0)  # absent, or a character of the alphabet
+        index = index * _ASCII_BASE + symbol
+    table[index[inside]] = np.flatnonzero(inside)
+    return table
 
 
 @functools.cache
