@@ -6,13 +6,16 @@ language dominates, seven times with seeded randomness. Its pure-Python loops co
 per text, which made language checks most of a verifier's time. This module runs the same
 procedure on langdetect's own profiles, with the same random draws and the same floating-point
 operations in the same order, so for a given seed it returns what langdetect returns.
-``tests/test_constraints.py`` checks that on a corpus of texts, draw by draw and answer by
-answer. What changes is only how the work is organised:
+``tests/test_constraints_analysers.py`` checks that on a corpus of texts: the random draws,
+the full probability vectors bit for bit, and the answers. What changes is only how the work
+is organised:
 
 - n-grams: langdetect's character-by-character state machine is a function of each
   character and the one before it, so the n-grams of a whole text are found with array
-  operations on its code points, and looked up as integers in a sorted array of the
-  profile's n-grams (built once, with every n-gram's 55 probabilities as one float64 row);
+  operations on its code points and looked up as integers: directly in a table over the
+  ASCII alphabet (space and letters, what a normalised English text is made of), by binary
+  search in the profile's sorted n-gram codes otherwise; every n-gram's 55 probabilities are
+  one float64 row of a matrix built once;
 - random draws: ``random.Random(seed)`` always produces the same 32-bit words, so they are
   materialised once; ``Random.choice`` (rejection sampling on ``getrandbits``) and
   ``Random.gauss`` (two ``random()`` calls, the second result kept for the next trial) are

