@@ -21,7 +21,7 @@ import torch
 
 from hir_core import constraints as constraint_registry
 from hir_core import pipeline as P
-from hir_core.config import load_config
+from hir_core.config import ConfigError, load_config
 from hir_core.data import constraints_from_row
 from hir_core.rundir import STAGES, TABLE_STAGES, Manifest, RunDir, input_hash, stage_seed
 from hir_core.storage import atomic_write, read_table, write_table
@@ -414,3 +414,33 @@ def test_evaluate_heldout_applies_the_evaluation_settings():
     assert metrics["eval/heldout/prompt_level_strict_acc"] == pytest.approx(
         np.mean([all(s) for s in strict])
     )
+
+
+def test_file_sources_split_off_heldout_prompts(tmp_path):
+    from hir_core.data import ifeval_data_path
+
+    source = ifeval_data_path()
+    lines = [line for line in source.read_text().splitlines() if line.strip()][:12]
+    path = tmp_path / "ifeval.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    common = ["data.source=ifeval_jsonl", f"data.path={path}", "data.prompts_per_iteration=4"]
+    cfg = tiny_cfg(*common, "data.n_heldout=3")
+    train, held = P.prompt_pool(cfg)
+    assert (train.height, held.height) == (9, 3)
+    assert set(train["split"]) == {"train"} and set(held["split"]) == {"heldout"}
+    assert not set(train["prompt_id"]) & set(held["prompt_id"])
+    assert set(train["prompt_id"]) | set(held["prompt_id"]) == {
+        f"ifeval-{json.loads(line)['key']}" for line in lines
+    }
+    prompts, _ = P.sample_prompts(cfg, 0, 0)
+    assert prompts.height == 4 and set(prompts["prompt_id"]) <= set(train["prompt_id"])
+    # A separate held-out file replaces the split.
+    held_path = tmp_path / "held.jsonl"
+    held_path.write_text(lines[0] + "\n")
+    train, held = P.prompt_pool(tiny_cfg(*common, f"data.heldout_path={held_path}"))
+    assert (train.height, held["prompt_id"].to_list()) == (
+        12,
+        [f"ifeval-{json.loads(lines[0])['key']}"],
+    )
+    with pytest.raises(ConfigError, match=r"data\.n_heldout \(12\) leaves no training prompt"):
+        P.prompt_pool(tiny_cfg(*common, "data.n_heldout=12"))
