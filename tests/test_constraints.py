@@ -8,7 +8,7 @@ import random
 
 import _reference_ifeval as reference
 import pytest
-from _helpers_constraints import LONG_TEXT
+from _helpers_constraints import ADVERSARIAL_RESPONSES, LONG_TEXT
 
 from hir_core import constraints
 from hir_core.constraints import ConstraintArgumentError, UnknownConstraintError, text
@@ -637,6 +637,17 @@ def test_unknown_id_or_bad_kwargs_raise_before_any_check(monkeypatch):
     with pytest.raises(ValueError, match="constraint 1"):
         constraints.verify("text", [NO_COMMA, {"kwargs": {}}])
     assert checked == []
+
+
+def test_lazy_loose_variants_are_the_loose_variants():
+    from hir_core.constraints.base import LooseVariants, loose_variants
+
+    samples = [*ADVERSARIAL_RESPONSES, "*a*\nb\n*c*", "x", "**\nmid\n**", "a\n\n", "\n*\n"]
+    for response in samples:
+        assert list(LooseVariants(response)) == list(loose_variants(response))
+    lazy = LooseVariants("first\nsecond\nthird")
+    assert next(iter(lazy)) == "first\nsecond\nthird"
+    assert lazy._others is None  # the other variants are made only when asked for
 
 
 def test_verify_rejects_a_non_string_response():

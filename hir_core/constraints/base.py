@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numbers
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,14 +217,14 @@ class ConstraintType:
     ) -> bool:
         """Loose verdict: any of the response's loose variants passes."""
         validated = self.bind_prompt(self.validate(kwargs), prompt)
-        return self.check_variants(loose_variants(response), validated)
+        return self.check_variants(LooseVariants(response), validated)
 
     def check_validated(self, response: str, kwargs: dict) -> bool:
         """Strict verdict for kwargs already validated and bound to the prompt."""
         return bool(response.strip()) and bool(self._rule(response, kwargs))
 
-    def check_variants(self, variants: Sequence[str], kwargs: dict) -> bool:
-        """Loose verdict from ``loose_variants(response)`` (computed once per response)."""
+    def check_variants(self, variants: Iterable[str], kwargs: dict) -> bool:
+        """Loose verdict from ``LooseVariants(response)`` (made once per response)."""
         return any(self._rule(variant, kwargs) for variant in variants)
 
 
@@ -243,3 +243,21 @@ def loose_variants(response: str) -> tuple[str, ...]:
     ordered = (trimmed[0], trimmed[0].replace("*", ""), *trimmed[1:])
     ordered += tuple(text.replace("*", "") for text in trimmed[1:])
     return tuple(text for text in dict.fromkeys(ordered) if text.strip())
+
+
+class LooseVariants:
+    """``loose_variants(response)``, iterated lazily: the response itself first, the other
+    variants made only when a check needs them (a response that passes as written needs
+    none). Shared by the constraints of one response."""
+
+    def __init__(self, response: str):
+        self._response = response
+        self._others: tuple[str, ...] | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        if not self._response.strip():
+            return  # every variant of a blank response is blank
+        yield self._response
+        if self._others is None:
+            self._others = loose_variants(self._response)[1:]
+        yield from self._others

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import ifeval
-from .base import ConstraintType, UnknownConstraintError, loose_variants
+from .base import ConstraintType, LooseVariants, UnknownConstraintError
 from .conflicts import types_conflict
 
 _REGISTRY: dict[str, ConstraintType] = {ctype.id: ctype for ctype in ifeval.TYPES}
@@ -75,7 +75,7 @@ def verify_detailed(
     if not isinstance(response, str):
         raise TypeError(f"response must be a string, got {type(response).__name__}")
     prepared = _prepare(constraints, prompt)
-    variants = loose_variants(response) if loose else ()
+    variants = LooseVariants(response) if loose else ()
     verdicts, errors = [], []
     for ctype, kwargs in prepared:
         try:
