@@ -158,6 +158,26 @@ def test_first_mini_batch_is_on_policy(batch):
     assert metrics["loss"] == pytest.approx(-total / count, abs=1e-5)
 
 
+def test_bf16_old_logprobs_match_the_step(batch):
+    """With bf16 autocast, old log-probs from policy_logprobs are the step's own: at the
+    first mini-batch the ratio is 1 up to rounding, where fp32 old log-probs are off by the
+    bf16 gap (and would clip or count as KL spuriously)."""
+    engine = _engine(bf16=True, mini_batches=1, grad_clip=1e-12)
+    prompts = batch["prompt_token_ids"].to_list()
+    responses = batch["response_token_ids"].to_list()
+    old = engine.policy_logprobs(prompts, responses)
+    fp32 = compute_logprobs(build_tiny()[0], prompts, responses, micro_batch_size=8)
+    gap = max(np.abs(a - b).max() for a, b in zip(old, fp32))
+    assert gap > 1e-3  # bf16 really differs from fp32 here
+    on_policy = batch.with_columns(
+        pl.Series("old_logprobs", [a.tolist() for a in old], dtype=pl.List(pl.Float32)),
+        pl.Series("ref_logprobs", [a.tolist() for a in old], dtype=pl.List(pl.Float32)),
+    )
+    metrics = engine.step(on_policy)
+    assert metrics["clip_frac"] == 0.0
+    assert abs(metrics["kl"]) < gap / 10
+
+
 def test_reference_is_frozen_and_policy_logprobs_move(batch):
     engine = _engine()
     prompts = batch["prompt_token_ids"].to_list()

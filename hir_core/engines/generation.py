@@ -17,6 +17,7 @@ Semantics shared by both backends (vLLM's defaults):
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -307,6 +308,7 @@ class VllmGenerator:
 
     vLLM does not report entropies: they come from a teacher-forced pass of the same
     checkpoint with transformers (``entropy_micro_batch_size`` sequences at a time).
+    ``last_timings`` splits the last ``generate`` call's seconds between the two.
     """
 
     def __init__(
@@ -322,6 +324,7 @@ class VllmGenerator:
         self.entropy_micro_batch_size = entropy_micro_batch_size
         self.llm_kwargs = {**cfg.vllm_kwargs, **llm_kwargs}
         self.llm = None
+        self.last_timings: dict[str, float] = {}
         self.load(model_dir)
 
     def load(self, model_dir: str | Path) -> Literal["new_engine"]:
@@ -374,11 +377,13 @@ class VllmGenerator:
             logprobs=0,
             skip_special_tokens=True,
         )
+        start = time.perf_counter()
         outputs = self.llm.generate(
             [vllm.TokensPrompt(prompt_token_ids=ids) for ids in prompt_ids],
             params,
             use_tqdm=self.cfg.progress,
         )
+        sampled = time.perf_counter()
         flat = [
             (p, s, out)
             for p, request in enumerate(outputs)
@@ -391,6 +396,10 @@ class VllmGenerator:
             self.entropy_micro_batch_size,
             pad_id=self.tokenizer.pad_token_id or 0,
         )
+        self.last_timings = {
+            "sampling_s": sampled - start,
+            "entropy_s": time.perf_counter() - sampled,
+        }
         grouped: list[list[Sample]] = [[] for _ in prompts]
         for (p, s, out), entropy in zip(flat, entropies):
             token_ids = list(out.token_ids)

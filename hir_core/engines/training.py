@@ -240,22 +240,26 @@ class TrainingEngine:
     def policy_logprobs(
         self, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]]
     ) -> list[np.ndarray]:
-        """Teacher-forced log-probs under the current policy (old log-probs), fp32."""
+        """Teacher-forced log-probs under the current policy (old log-probs), computed like
+        the step's own (bf16 autocast where it is on: an on-policy ratio is then 1 up to
+        rounding, not off by the bf16-vs-fp32 gap), returned as fp32 arrays."""
         return self._logprobs(self.engine, prompt_ids, response_ids)
 
     def ref_logprobs(
         self, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]]
     ) -> list[np.ndarray]:
-        """Teacher-forced log-probs under the frozen reference model, fp32."""
+        """Teacher-forced log-probs under the frozen reference model, computed like
+        ``policy_logprobs`` (so KL is 0 while the policy has not moved)."""
         return self._logprobs(self.reference, prompt_ids, response_ids)
 
     def _logprobs(self, model, prompt_ids, response_ids) -> list[np.ndarray]:
         was_training = self.engine.module.training
         self.engine.module.eval()
         try:
-            return compute_logprobs(
-                model, prompt_ids, response_ids, self.cfg.micro_batch_size, self.pad_id
-            )
+            with self._autocast():
+                return compute_logprobs(
+                    model, prompt_ids, response_ids, self.cfg.micro_batch_size, self.pad_id
+                )
         finally:
             self.engine.module.train(was_training)
 
