@@ -237,3 +237,30 @@ def test_seeded_words_replay_random_choice_and_gauss():
 def test_ngram_codes_are_distinct_for_distinct_grams():
     grams = ["a", "ab", "abc", " ab", "ab ", " a ", "\u3042", "\U0010ffff", "a\u3042"]
     assert len({langid.ngram_code(g) for g in grams}) == len(grams)
+
+
+def test_seeded_words_extended_from_several_threads_stay_in_order():
+    import threading
+
+    shared, alone = langid.SeededWords(0), langid.SeededWords(0).ensure(200_000)
+
+    def extend() -> None:
+        for step in range(1, 11):
+            shared.ensure(20_000 * step)
+
+    threads = [threading.Thread(target=extend) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (shared.words[:200_000] == alone[:200_000]).all()
+
+
+def test_detection_from_several_threads_equals_detection_alone():
+    from concurrent.futures import ThreadPoolExecutor
+
+    samples = _generated(60, seed=5) + list(ADVERSARIAL_RESPONSES[:-1])
+    detector = text._language_detector()
+    alone = [detector.detect(s) for s in samples]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(detector.detect, samples)) == alone

@@ -44,6 +44,7 @@ import random
 import re
 import string
 import sys
+import threading
 
 import numpy as np
 from langdetect.detector import Detector
@@ -82,20 +83,28 @@ class SeededWords:
 
     ``Random.getrandbits(32 * n)`` returns the next ``n`` outputs as one integer, the first in
     the lowest 32 bits; ``choice``, ``random`` and ``gauss`` are functions of these outputs.
+    Extending is locked (detectors may be shared by threads); reading needs no lock, since
+    the array only ever grows by replacement with a longer copy.
     """
 
     def __init__(self, seed: int):
         self._rng = random.Random(seed)
+        self._lock = threading.Lock()
         self.words = np.empty(0, dtype=np.uint32)
+        self.ensure(16384)  # enough for almost every text (a typical one uses ~500)
 
     def ensure(self, count: int) -> np.ndarray:
         """The outputs, at least ``count`` of them."""
-        have = len(self.words)
-        if count > have:
-            extra = max(count - have, have, 4096)
-            raw = self._rng.getrandbits(32 * extra).to_bytes(4 * extra, "little")
-            self.words = np.concatenate([self.words, np.frombuffer(raw, dtype="<u4")])
-        return self.words
+        words = self.words
+        if count <= len(words):
+            return words
+        with self._lock:
+            have = len(self.words)
+            if count > have:
+                extra = max(count - have, have, 4096)
+                raw = self._rng.getrandbits(32 * extra).to_bytes(4 * extra, "little")
+                self.words = np.concatenate([self.words, np.frombuffer(raw, dtype="<u4")])
+            return self.words
 
     def uniform(self, index: int) -> float:
         """``Random.random()`` computed from outputs ``index`` and ``index + 1``."""
