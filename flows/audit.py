@@ -23,6 +23,22 @@ from hir_core.rundir import TABLE_STAGES, RunDir
 from hir_core.storage import atomic_write, read_table
 
 AUDIT_STAGES = (*TABLE_STAGES, "eval")
+# What a terminal shows of each table by default (--all-columns: everything; CSV: everything).
+DISPLAY_COLUMNS = {
+    "prompts": ("prompt_id", "split", "template", "prompt"),
+    "rollouts": ("rollout_id", "response", "mean_entropy", "finish_reason"),
+    "verdicts": ("rollout_id", "constraint_ids", "verdicts", "ila", "cla", "reward"),
+    "replays": (
+        "replay_id",
+        "dropped_ids",
+        "kept_ids",
+        "rewritten_prompt",
+        "response",
+        "score",
+    ),
+    "batch": ("sample_id", "group_id", "is_replay", "is_hindsight", "prompt", "reward"),
+    "eval": ("prompt_id", "response", "constraint_ids", "strict", "loose"),
+}
 
 
 class AuditError(ValueError):
@@ -111,12 +127,13 @@ def _is_numeric_list(dtype: pl.DataType) -> bool:
     return isinstance(dtype, (pl.List, pl.Array)) and dtype.inner.is_numeric()
 
 
-def display_frame(frame: pl.DataFrame, all_columns: bool = False) -> pl.DataFrame:
-    """The frame for a terminal: token-id, log-prob and advantage lists left out unless
-    ``all_columns`` (they are long and unreadable)."""
+def display_frame(frame: pl.DataFrame, stage: str, all_columns: bool = False) -> pl.DataFrame:
+    """The frame for a terminal: the stage's main columns (``DISPLAY_COLUMNS``), or with
+    ``all_columns`` every column but the token-id, log-prob and advantage lists."""
     if all_columns:
-        return frame
-    return frame.select([c for c, t in frame.schema.items() if not _is_numeric_list(t)])
+        return frame.select([c for c, t in frame.schema.items() if not _is_numeric_list(t)])
+    wanted = ("iteration", *DISPLAY_COLUMNS.get(stage, ()))
+    return frame.select([c for c in wanted if c in frame.columns])
 
 
 def flat_for_csv(frame: pl.DataFrame) -> pl.DataFrame:

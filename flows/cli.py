@@ -295,7 +295,7 @@ def audit(
     rows: Annotated[int, typer.Option(help="Rows to print.")] = 20,
     columns: Annotated[str | None, typer.Option(help="Comma-separated columns to print.")] = None,
     all_columns: Annotated[
-        bool, typer.Option("--all-columns", help="Also print token-id/log-prob lists.")
+        bool, typer.Option("--all-columns", help="Print every column (but token/log-prob lists).")
     ] = False,
 ) -> None:
     """Print a run's stored tables (polars), filtered; export them to CSV."""
@@ -308,7 +308,8 @@ def audit(
         unknown = [c for c in selected if c not in table.columns]
         if unknown:
             raise ConfigError(f"--columns: {unknown} not in {stage} ({', '.join(table.columns)})")
-    typer.echo(format_table(display_frame(table, all_columns), rows, selected))
+    shown = table if selected else display_frame(table, stage, all_columns)
+    typer.echo(format_table(shown, rows, selected))
     if csv is not None:
         write_csv(table, csv)
         typer.echo(f"{table.height} rows written to {csv}")

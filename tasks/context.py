@@ -98,24 +98,19 @@ class Policy:
     rundir: RunDir
     engine: TrainingEngine | None = None
     generator: Generator | None = None
-    # The engine's state is unknown (a train step failed half-way): reload before use.
-    dirty: bool = False
 
     def engine_for(self, iteration: int) -> TrainingEngine:
         """The engine holding the policy iteration ``iteration`` starts from (the
-        checkpoint of iteration - 1, or the base model)."""
+        checkpoint of iteration - 1, or the base model). The live engine is reused when it
+        is there already; else the checkpoint is loaded into it (or a new one is made: the
+        base model, or a train step interrupted half-way; see
+        ``pipeline.engine_for_iteration``)."""
         previous = self.rundir.checkpoint_dir(iteration - 1) if iteration > 0 else None
         if previous is not None and not previous.is_dir():
             raise MissingInputError(
                 f"{previous}: checkpoint of iteration {iteration - 1} is missing; run its "
                 "train stage first"
             )
-        if self.engine is not None and (self.dirty or self.engine.steps != iteration):
-            if previous is None:  # back to the base model: only a new engine has it
-                self.close()
-            else:
-                self.engine.load_checkpoint(previous)
-        self.dirty = False
         self.engine = pipeline.engine_for_iteration(self.cfg, iteration, previous, self.engine)
         return self.engine
 
@@ -151,12 +146,14 @@ class RunContext:
     rundir: RunDir
     tracker: object | None = None  # tasks.tracking.Tracker; None: no MLflow logging
     policy: Policy = field(init=False)
-    run_label: str = ""  # slug used in Prefect artifact keys
+    # Prefix of the run's Prefect artifact keys: the run directory's name (runs/<name> by
+    # default), so two runs of one config in two directories do not share keys.
+    run_label: str = ""
 
     def __post_init__(self) -> None:
         self.policy = Policy(self.cfg, self.rundir)
         if not self.run_label:
-            self.run_label = artifact_slug(self.cfg.name)
+            self.run_label = artifact_slug(self.rundir.root.resolve().name)
 
     @property
     def root(self) -> Path:

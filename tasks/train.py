@@ -17,11 +17,9 @@ def _compute(ctx: RunContext, iteration: int, seed: int):
     del seed  # the update is deterministic given batch and engine state
     batch = read_input(ctx, iteration, "batch")
     engine = ctx.policy.engine_for(iteration)
-    # If the step fails half-way the engine holds a half-updated policy: a retry (or the
-    # next stage) must reload the previous checkpoint first.
-    ctx.policy.dirty = True
+    # A step that fails half-way flags the engine; a retry then reloads the previous
+    # checkpoint (pipeline.engine_for_iteration) instead of stepping a half-updated policy.
     metrics = pipeline.train_step(batch, engine, ctx.cfg)
-    ctx.policy.dirty = False
     pipeline.save_checkpoint(engine, ctx.rundir.checkpoint_dir(iteration))
     with atomic_write(ctx.rundir.train_json_path(iteration)) as handle:
         handle.write(json.dumps(metrics, indent=1, sort_keys=True).encode())

@@ -1,0 +1,168 @@
+"""Orchestration overhead: an iteration run by the Prefect flow vs the same stage functions
+called directly.
+
+    .venv/bin/python benchmarks/pipeline_overhead.py                      # tiny config
+    .venv/bin/python benchmarks/pipeline_overhead.py --config configs/demo.yaml --iterations 2
+
+Both modes run the same config, seed and iterations in this process. Iteration 0 is left
+out of the comparison in both (it pays the DeepSpeed and model start-up the flow does
+lazily); the iterations after it are timed:
+
+- direct: ``hir_core.pipeline`` functions in a loop with one live engine (sample, generate,
+  verify, hindsight, batch, train + checkpoint save), no files besides the checkpoint;
+- flow: ``flows.train.train`` on a fresh run directory (Prefect task runs against a
+  temporary Prefect server, Parquet writes and schema-checked reads, manifest with sha256
+  verification, MLflow logging to a sqlite store, Prefect artifacts).
+
+Per timed iteration the flow's wall time is split into stage work (the manifest's stage
+durations: compute + Parquet write), and the rest (Prefect task runs, input hashing,
+manifest, MLflow, artifacts). Overhead = flow - direct, as a fraction of the flow iteration.
+The flow's tables are checked equal to the direct run's (same computation, or no comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+for key, value in {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_HOME": str(ROOT / ".cache" / "prefect"),
+    "TORCH_EXTENSIONS_DIR": str(ROOT / ".cache" / "torch_extensions"),
+    "HIR_CACHE_DIR": str(ROOT / ".cache" / "hir"),
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+}.items():
+    os.environ.setdefault(key, value)
+
+from hir_core import pipeline
+from hir_core.config import load_config
+from hir_core.rundir import STAGES, Manifest, RunDir, stage_seed
+
+
+def direct_iterations(cfg, workdir: Path) -> tuple[list[float], dict]:
+    """Wall seconds of each iteration calling the stage functions; the last tables."""
+    engine, generator = None, None
+    times, tables = [], {}
+    for k in range(cfg.iterations):
+        start = time.perf_counter()
+        previous = workdir / f"ckpt-{k - 1}" if k > 0 else None
+        engine = pipeline.engine_for_iteration(cfg, k, previous, engine)
+        if generator is None or generator.model is not engine.model:
+            generator = pipeline.make_generator(cfg, engine=engine)
+        prompts, _ = pipeline.sample_prompts(cfg, k, stage_seed(cfg.seed, k, "prompts"))
+        rollouts, _ = pipeline.generate_rollouts(
+            prompts, generator, cfg, stage_seed(cfg.seed, k, "rollouts")
+        )
+        verdicts, _ = pipeline.verify_rollouts(prompts, rollouts, cfg)
+        replays, _ = pipeline.hindsight(prompts, rollouts, verdicts, cfg, k)
+        batch, _ = pipeline.build_batch(prompts, rollouts, verdicts, replays, cfg, engine)
+        pipeline.train_step(batch, engine, cfg)
+        pipeline.save_checkpoint(engine, workdir / f"ckpt-{k}")
+        times.append(time.perf_counter() - start)
+        tables = {"prompts": prompts, "rollouts": rollouts, "verdicts": verdicts, "batch": batch}
+    return times, tables
+
+
+def flow_iterations(config: str, overrides: list[str], workdir: Path) -> tuple[list, list, dict]:
+    """Wall seconds of each flow iteration (report stage end to report stage end; iteration
+    0 from the flow's first stage), the manifest's stage seconds, the last tables."""
+    from flows.train import train
+    from hir_core.storage import read_table
+
+    run_dir = workdir / "run"
+    uri = f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}"
+    train(
+        config=config,
+        run_dir=str(run_dir),
+        overrides=[*overrides, f"tracking.mlflow_tracking_uri={uri}"],
+    )
+    rundir = RunDir(run_dir)
+    manifest = Manifest.load(rundir)
+    ends, stage_s = [], []
+    start = manifest.stage(0, "prompts")["started"]
+    for k in manifest.iterations():
+        ends.append(manifest.stage(k, "report")["finished"])
+        stage_s.append(sum(manifest.stage(k, s)["duration_s"] for s in STAGES))
+    walls = [ends[0] - start] + [b - a for a, b in itertools.pairwise(ends)]
+    last = manifest.iterations()[-1]
+    tables = {
+        t: read_table(rundir.table_path(last, t), t)
+        for t in ("prompts", "rollouts", "verdicts", "batch")
+    }
+    return walls, stage_s, tables
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default=str(ROOT / "configs" / "tiny.yaml"))
+    parser.add_argument(
+        "--iterations", type=int, default=4, help="per run (the first is not timed)"
+    )
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each mode, alternating")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    args = parser.parse_args()
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    overrides = [f"iterations={args.iterations}"]
+    cfg = load_config(args.config, overrides)
+    direct, flow, stages = [], [], []
+    load_start = os.getloadavg()[0]
+    for repeat in range(args.repeats):
+        with tempfile.TemporaryDirectory(prefix="hir-overhead-") as tmp:
+            times, direct_tables = direct_iterations(cfg, Path(tmp))
+            direct += times[1:]
+        with tempfile.TemporaryDirectory(prefix="hir-overhead-") as tmp:
+            walls, stage_s, flow_tables = flow_iterations(args.config, overrides, Path(tmp))
+            flow += walls[1:]
+            stages += stage_s[1:]
+        for name, frame in direct_tables.items():
+            if not frame.equals(flow_tables[name]):
+                raise SystemExit(
+                    f"repeat {repeat}: the flow's {name} table differs from the direct run's"
+                )
+        print(f"repeat {repeat}: direct {times}, flow {walls}", file=sys.stderr)
+
+    med = statistics.median
+    d, f, s = med(direct), med(flow), med(stages)
+    print(
+        f"config: {args.config} ({cfg.model.spec}), iterations timed per run: "
+        f"{args.iterations - 1}, runs per mode: {args.repeats}, torch threads: "
+        f"{torch.get_num_threads()}"
+    )
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs; 1-min load at start "
+        f"{load_start:.1f}, at end {os.getloadavg()[0]:.1f}"
+    )
+    print()
+    print("| mode | s / iteration (median) | min | max |")
+    print("|---|---:|---:|---:|")
+    print(f"| direct (hir_core.pipeline calls) | {d:.2f} | {min(direct):.2f} | {max(direct):.2f} |")
+    print(f"| Prefect flow | {f:.2f} | {min(flow):.2f} | {max(flow):.2f} |")
+    print(
+        f"| - of which stage work (compute + Parquet write) | {s:.2f} | {min(stages):.2f} | {max(stages):.2f} |"
+    )
+    print(f"| - of which Prefect, hashing, manifest, MLflow, artifacts | {f - s:.2f} | | |")
+    print()
+    print(
+        f"overhead (flow - direct): {f - d:.2f} s = {100 * (f - d) / f:.1f}% of a flow iteration; "
+        f"outside the stages: {f - s:.2f} s = {100 * (f - s) / f:.1f}%"
+    )
+
+
+if __name__ == "__main__":
+    main()
