@@ -91,10 +91,10 @@ def rollouts_and_verdicts(prompts, generator) -> tuple[pl.DataFrame, pl.DataFram
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--prompts", type=int, default=16, help="training prompts (B)")
+    parser.add_argument("--prompts", type=int, default=8, help="training prompts (B)")
     parser.add_argument("--n", type=int, default=4, help="rollouts per prompt")
-    parser.add_argument("--max-new-tokens", type=int, default=128)
-    parser.add_argument("--heldout", type=int, default=16, help="prompts for test-time revision")
+    parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--heldout", type=int, default=8, help="prompts for test-time revision")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
@@ -134,6 +134,7 @@ def main() -> None:
         revision = revise(greedy, heldout, drafts, rounds=args.rounds)
         revise_s = time.perf_counter() - start
 
+    command = " ".join(sys.argv[1:])
     metrics = herl_metrics(stats, replays)
     guided = replays.filter(pl.col("strategy") == "herl")
     source_reward = dict(zip(verdicts["rollout_id"], verdicts["reward"].cast(pl.Float64)))
@@ -142,7 +143,7 @@ def main() -> None:
         SECTION,
         "",
         (
-            f"Command: `nice -n 10 .venv/bin/python benchmarks/herl_guided.py --write` "
+            f"Command: `nice -n 10 .venv/bin/python benchmarks/herl_guided.py {command}` "
             f"(model {args.model}, {args.prompts} prompts x {args.n} rollouts, temperature 1, "
             f"{args.max_new_tokens} new tokens; guided pass: temperature 1, "
             f"{args.max_new_tokens} new tokens; reward = CLA; seed {args.seed}). Machine: "
