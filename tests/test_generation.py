@@ -208,3 +208,16 @@ def test_load_swaps_in_a_checkpoint(tmp_path):
     tokens = lambda out: [g[0].response_token_ids for g in out]
     assert tokens(after) == tokens(expected) != tokens(before)
     assert after[0][0].prompt_token_ids == expected[0][0].prompt_token_ids
+
+
+def test_vllm_backend_without_vllm_is_a_clear_error(tmp_path):
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("vllm is installed here: tests/test_vllm.py covers the backend")
+    from hir_core.engines.generation import make_generator
+
+    with pytest.raises(ImportError, match=r"needs the vllm package.*backend: transformers"):
+        make_generator(GenerationConfig(backend="vllm"), model_dir=save_tiny(tmp_path / "m"))

