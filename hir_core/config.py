@@ -8,7 +8,7 @@ run-level fields (name, seed, iterations, data, evaluation, tracking) and the ch
 span two sub-configs. Defaults are the HiR paper's where it has one (METHOD.md), and say so.
 
 Errors are :class:`ConfigError` naming the dotted field and pydantic's reason, e.g.
-``hindsight.strategy: Input should be 'none' or 'hir'``.
+``hindsight.strategy: Input should be 'none', 'hir', 'herl' or 'hir+herl'``.
 """
 
 from __future__ import annotations
@@ -199,6 +199,7 @@ class PipelineConfig(BaseModel):
     def _cross_field_checks(self) -> PipelineConfig:
         self._tie_group_size()
         self._tie_replay_clip()
+        self._herl_reward_default()
         problems = []
         if self.training.kl == "reward" and self.advantages.estimator != "reinforce_pp":
             problems.append(
@@ -235,6 +236,14 @@ class PipelineConfig(BaseModel):
             HindsightConfig.model_validate(self.hindsight.model_dump())  # n_total >= n_gen
         else:
             self.rollout = self.rollout.model_copy(update={"n": n_gen})
+
+    def _herl_reward_default(self) -> None:
+        """HeRL's reward is the fraction of constraints met (METHOD.md, HeRL step 1), HiR's and
+        the baseline's the binary ILA: an unset reward.kind follows the strategy. An explicit
+        reward.kind=ila with herl is honoured (HeRL then only revises groups with no success
+        and its bonus is alpha * r_guided)."""
+        if self.hindsight.strategy == "herl" and "kind" not in self.reward.model_fields_set:
+            self.reward = self.reward.model_copy(update={"kind": "cla"})
 
     def _tie_replay_clip(self) -> None:
         """The replay clip range lives in advantages (algorithm) and training (loss)."""

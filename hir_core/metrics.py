@@ -48,7 +48,12 @@ def signal_fraction(batch: pl.DataFrame, include_replays: bool) -> float:
     signal at all: the sparsity HiR attacks. Groups are the batch's `group_id`s; with
     `include_replays=False` the replays are left out, i.e. the same batch without hindsight.
     """
-    rows = batch if include_replays else batch.filter(~pl.col("is_replay"))
+    # Without hindsight: the generated samples only (neither HiR replays nor HeRL revisions).
+    # HeRL's bonus also moves the originals' rewards: pass the verdicts to
+    # signal_fraction_without_hindsight for the exact baseline figure.
+    rows = (
+        batch if include_replays else batch.filter(~pl.col("is_replay") & ~pl.col("is_hindsight"))
+    )
     prompts = batch["prompt_id"].n_unique()
     if prompts == 0:
         raise ValueError("signal_fraction: the batch is empty")
@@ -58,6 +63,18 @@ def signal_fraction(batch: pl.DataFrame, include_replays: bool) -> float:
         .filter("varied")
     )
     return varied["prompt_id"].n_unique() / prompts
+
+
+def signal_fraction_without_hindsight(verdicts: pl.DataFrame) -> float:
+    """Fraction of prompts whose generated samples' rewards are not all equal.
+
+    The batch a run without any hindsight strategy would have trained on: one group per
+    prompt, the verdict table's rewards (before any HeRL bonus).
+    """
+    if verdicts.height == 0:
+        raise ValueError("signal_fraction_without_hindsight: the verdict table is empty")
+    spread = verdicts.group_by("prompt_id").agg((pl.col("reward").n_unique() > 1).alias("varied"))
+    return float(spread["varied"].mean())
 
 
 def hindsight_metrics(stats: dict, replays: pl.DataFrame, batch: pl.DataFrame) -> dict[str, float]:

@@ -59,7 +59,7 @@ from hir_core.engines.generation import (
 )
 from hir_core.engines.training import TrainingEngine
 from hir_core.hindsight import run_hindsight
-from hir_core.metrics import rollout_metrics, signal_fraction
+from hir_core.metrics import rollout_metrics, signal_fraction, signal_fraction_without_hindsight
 from hir_core.models import ModelConfig, load_model, resolve_folder
 from hir_core.rewards import score_verdicts
 from hir_core.rundir import stage_seed
@@ -401,12 +401,13 @@ def build_batch(
     ref = gather_logprobs(batch, scorer(engine.ref_logprobs))
     logprob_s = time.perf_counter() - start
     batch = compute_advantages(batch, old, ref, cfg.advantages)
-    return batch, _batch_metrics(batch, rollouts, old, ref, logprob_s)
+    return batch, _batch_metrics(batch, rollouts, verdicts, old, ref, logprob_s)
 
 
 def _batch_metrics(
     batch: pl.DataFrame,
     rollouts: pl.DataFrame,
+    verdicts: pl.DataFrame,
     old: list[np.ndarray],
     ref: list[np.ndarray],
     logprob_s: float,
@@ -431,7 +432,8 @@ def _batch_metrics(
         "batch/kl_old_ref": float((old_flat - ref_flat).mean()),
         "batch/rollout_logprob_gap": float(np.mean(gaps)) if gaps else float("nan"),
         "batch/logprob_s": logprob_s,
-        "hindsight/signal_fraction_without": signal_fraction(batch, include_replays=False),
+        # Without: the verdicts' rewards, before HeRL's bonus; with: the batch as trained.
+        "hindsight/signal_fraction_without": signal_fraction_without_hindsight(verdicts),
         "hindsight/signal_fraction_with": signal_fraction(batch, include_replays=True),
     }
 

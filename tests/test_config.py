@@ -210,3 +210,12 @@ def test_paper_preset_is_the_published_recipe():
     assert cfg.training.lr == 1e-6 and cfg.training.zero_stage == 2
     assert cfg.training.mini_batches == 2 and cfg.training.kl == "reward"
     assert cfg.advantages.estimator == "reinforce_pp" and cfg.advantages.kl_beta == 0.001
+
+
+def test_herl_reward_follows_the_strategy_unless_set():
+    # HeRL's reward is the constraint fraction (METHOD.md); HiR and the baseline keep ILA.
+    assert load_config(None, ["hindsight.strategy=herl"]).reward.kind == "cla"
+    assert load_config(None, ["hindsight.strategy=hir"]).reward.kind == "ila"
+    assert load_config(None, ["hindsight.strategy=hir+herl"]).reward.kind == "ila"
+    explicit = load_config(None, ["hindsight.strategy=herl", "reward.kind=ila"])
+    assert explicit.reward.kind == "ila"

@@ -2,12 +2,18 @@
 
 import math
 
+import polars as pl
 import pytest
 
 from hir_core.advantages import AdvantageConfig, assemble_batch
 from hir_core.hindsight.base import empty_stats
 from hir_core.hindsight.config import HindsightConfig
-from hir_core.metrics import hindsight_metrics, rollout_metrics, signal_fraction
+from hir_core.metrics import (
+    hindsight_metrics,
+    rollout_metrics,
+    signal_fraction,
+    signal_fraction_without_hindsight,
+)
 from tests._helpers_algorithms import frame, prompt_row, replay_row, rollout_row, verdict_row
 
 C = [{"id": "c1", "kwargs": {}, "text": "one"}, {"id": "c2", "kwargs": {}, "text": "two"}]
@@ -66,6 +72,30 @@ def test_signal_fraction_with_and_without_replays():
     # In its own group a replay (reward 1, like its group-mates) adds no signal.
     _, _, own = tables(["a/1"], group="own_group")
     assert signal_fraction(own, include_replays=True) == pytest.approx(1 / 3)
+
+
+def test_signal_fraction_without_hindsight_ignores_herl_rows_and_bonus():
+    verdicts, _, batch = tables([])
+    # From the verdicts: only prompt b has mixed rewards.
+    assert signal_fraction_without_hindsight(verdicts) == pytest.approx(1 / 3)
+    # A HeRL bonus on one of a's all-zero originals and a guided sample in a's group: the
+    # batch as trained has signal for a, the no-hindsight figure must not.
+    a0 = batch["sample_id"] == "a/0"
+    herl = batch.with_columns(
+        reward=pl.when(a0).then(pl.lit(0.05)).otherwise(pl.col("reward")).cast(pl.Float32)
+    )
+    guided = herl.filter(a0).with_columns(
+        sample_id=pl.lit("a/guided"), is_hindsight=pl.lit(True), reward=pl.lit(1.0, pl.Float32)
+    )
+    herl = pl.concat([herl, guided])
+    assert signal_fraction(herl, include_replays=True) == pytest.approx(2 / 3)
+    # Dropping the guided row alone still leaves the bonus' trace; the verdicts do not.
+    assert signal_fraction(herl, include_replays=False) == pytest.approx(2 / 3)
+    assert signal_fraction_without_hindsight(verdicts) == pytest.approx(1 / 3)
+    no_bonus = herl.filter(~pl.col("is_hindsight")).with_columns(
+        reward=pl.when(pl.col("sample_id") == "a/0").then(0.0).otherwise(pl.col("reward"))
+    )
+    assert signal_fraction(no_bonus, include_replays=False) == pytest.approx(1 / 3)
 
 
 def test_hindsight_metrics_reports_counts_and_means():
