@@ -104,6 +104,15 @@ def flow_iterations(config: str, overrides: list[str], workdir: Path) -> tuple[l
     return walls, stage_s, tables
 
 
+def wait_for_quiet(max_load: float, wait: float) -> float:
+    """Wait (up to ``wait`` s) for the 1-minute load to drop below ``max_load``: this
+    machine's cores are shared. Returns the load the run starts under."""
+    deadline = time.monotonic() + wait
+    while os.getloadavg()[0] > max_load and time.monotonic() < deadline:
+        time.sleep(5)
+    return os.getloadavg()[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=str(ROOT / "configs" / "tiny.yaml"))
@@ -112,6 +121,10 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=2, help="runs of each mode, alternating")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    parser.add_argument(
+        "--max-load", type=float, default=1.5, help="wait for a 1-min load below this per run"
+    )
+    parser.add_argument("--wait", type=float, default=300, help="most seconds to wait per run")
     args = parser.parse_args()
 
     import torch
@@ -122,10 +135,13 @@ def main() -> None:
     cfg = load_config(args.config, overrides)
     direct, flow, stages = [], [], []
     load_start = os.getloadavg()[0]
+    loads = []
     for repeat in range(args.repeats):
+        loads.append(wait_for_quiet(args.max_load, args.wait))
         with tempfile.TemporaryDirectory(prefix="hir-overhead-") as tmp:
             times, direct_tables = direct_iterations(cfg, Path(tmp))
             direct += times[1:]
+        loads.append(wait_for_quiet(args.max_load, args.wait))
         with tempfile.TemporaryDirectory(prefix="hir-overhead-") as tmp:
             walls, stage_s, flow_tables = flow_iterations(args.config, overrides, Path(tmp))
             flow += walls[1:]

@@ -10,7 +10,6 @@ The config is the run's (``<run>/config.yaml``, found from a checkpoint inside a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from prefect import flow
@@ -18,7 +17,7 @@ from prefect import flow
 from hir_core.config import ConfigError, load_config
 from hir_core.rundir import RunDir
 from tasks import evaluate_checkpoint
-from tasks.tracking import STATE_FILE, Tracker
+from tasks.evaluate import log_evaluation
 
 BASE = "base"  # checkpoint name that means: the config's base model
 
@@ -75,17 +74,6 @@ def evaluate(
         out = str(base / f"{name}-{benchmark}.parquet")
     metrics = evaluate_checkpoint(cfg, folder, benchmark, Path(out), prompts_path, limit)
     step = _iteration_of(folder) if folder is not None else None
-    if track and run is not None and step is not None and (run.root / STATE_FILE).is_file():
-        state = json.loads((run.root / STATE_FILE).read_text())
-        cfg = cfg.model_copy(
-            update={
-                "tracking": cfg.tracking.model_copy(
-                    update={"mlflow_tracking_uri": state["tracking_uri"]}
-                )
-            }
-        )
-        tracker = Tracker.open(cfg, run, None)
-        tracker.log_metrics(metrics, step=step)
-        tracker.log_artifact(out, "eval")
-        tracker.finish("FINISHED")
+    if track and run is not None and step is not None:
+        log_evaluation(cfg, run, metrics, Path(out), step)
     return {"checkpoint": checkpoint, "benchmark": benchmark, "out": out, "metrics": metrics}

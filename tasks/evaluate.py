@@ -7,6 +7,7 @@ Two tasks: :func:`evaluate_iteration` scores the policy after iteration K of a t
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -15,10 +16,12 @@ from prefect import task
 
 from hir_core import pipeline
 from hir_core.config import PipelineConfig
+from hir_core.rundir import RunDir
 from hir_core.storage import write_table
 from tasks._options import STAGE_TASK
 from tasks.context import MissingInputError, RunContext
 from tasks.stage import StageResult, execute
+from tasks.tracking import STATE_FILE, Tracker
 
 EVAL_STAGE = "eval"
 
@@ -91,3 +94,20 @@ def evaluate_checkpoint(
     metrics = {f"eval/{benchmark}/{k}": float(v) for k, v in metrics.items()}
     metrics["time/eval_s"] = time.perf_counter() - start
     return metrics
+
+
+@task(name="log-evaluation", cache_policy=STAGE_TASK["cache_policy"], persist_result=False)
+def log_evaluation(
+    cfg: PipelineConfig, run: RunDir, metrics: dict[str, float], table: Path, step: int
+) -> None:
+    """Add an evaluation of a run's checkpoint to the run's MLflow run (metrics at ``step``,
+    the EVAL table as an artifact); nothing when the run was never tracked."""
+    state_path = run.root / STATE_FILE
+    if not state_path.is_file():
+        return
+    uri = json.loads(state_path.read_text())["tracking_uri"]
+    tracking = cfg.tracking.model_copy(update={"mlflow_tracking_uri": uri})
+    tracker = Tracker.open(cfg.model_copy(update={"tracking": tracking}), run, None)
+    tracker.log_metrics(metrics, step=step)
+    tracker.log_artifact(table, "eval")
+    tracker.finish("FINISHED")

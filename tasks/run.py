@@ -1,4 +1,4 @@
-"""Start and finish a run: frozen config, MLflow run, final policy artifact."""
+"""Start and finish a run: frozen config, MLflow run, final policy (an MLflow logged model)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from hir_core.config import PipelineConfig
 from hir_core.rundir import Manifest, RunDir
 from tasks.context import RunContext, retry_transient
 from tasks.tracking import Tracker
-
-POLICY_ARTIFACT = "policy"
 
 
 @task(
@@ -40,17 +38,19 @@ def open_run(
 
 @task(name="finish-run", cache_policy=NO_CACHE, persist_result=False)
 def finish_run(ctx: RunContext, computed: bool) -> None:
-    """Log the final policy (a Hugging Face folder, without the optimizer state) and close
-    the MLflow run. Skipped work logs nothing new unless the policy was never logged."""
+    """Log the final policy (the Hugging Face folder, without the optimizer state) as an
+    MLflow logged model of the run, and close the run. A rerun that computed nothing logs
+    no new model unless the last logged one is of an earlier iteration."""
     tracker = ctx.tracker
     if tracker is None:
         return
-    manifest = Manifest.load(ctx.rundir)
-    done = manifest.completed_iterations()
-    if done and (computed or not tracker.has_artifact(POLICY_ARTIFACT)):
-        final = ctx.rundir.checkpoint_dir(done - 1)
-        tracker.log_folder(final, POLICY_ARTIFACT, exclude=("deepspeed",))
-        tracker.set_tags({"hir.final_checkpoint": str(final.resolve())})
+    done = Manifest.load(ctx.rundir).completed_iterations()
+    if done:
+        logged = tracker.client.get_run(tracker.run_id).data.tags.get("hir.policy_iteration")
+        if computed or logged != str(done - 1):
+            final = ctx.rundir.checkpoint_dir(done - 1)
+            tracker.log_policy(final, f"{ctx.cfg.name}-policy", done - 1)
+            tracker.set_tags({"hir.final_checkpoint": str(final.resolve())})
     tracker.finish("FINISHED")
 
 

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -165,6 +166,37 @@ class Tracker:
                 self.client.log_artifacts(self.run_id, str(item), f"{artifact_path}/{item.name}")
             else:
                 self.client.log_artifact(self.run_id, str(item), artifact_path)
+
+    def log_policy(self, folder: str | Path, name: str, iteration: int) -> str:
+        """The policy checkpoint as an MLflow logged model of this run (the Hugging Face
+        files; the DeepSpeed optimizer state stays in the run directory). Register it with
+        ``mlflow.register_model(f"models:/{model_id}", NAME)``. Returns the model id, also
+        recorded in the run's tags ``hir.policy_model_id`` / ``hir.policy_iteration``."""
+        folder = Path(folder)
+        run = self.client.get_run(self.run_id)
+        model = self.client.create_logged_model(
+            run.info.experiment_id,
+            name=name,
+            source_run_id=self.run_id,
+            tags={"hir.iteration": str(iteration), "hir.format": "huggingface-safetensors"},
+        )
+        # Stage the HF files beside the checkpoint (hard links: no copy of the weights).
+        staging = folder.parent / f".{folder.name}.mlflow"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        try:
+            for item in folder.iterdir():
+                if item.is_file():
+                    try:
+                        os.link(item, staging / item.name)
+                    except OSError:
+                        shutil.copy2(item, staging / item.name)
+            self.client.log_model_artifacts(model.model_id, str(staging))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        self.client.finalize_logged_model(model.model_id, "READY")
+        self.set_tags({"hir.policy_model_id": model.model_id, "hir.policy_iteration": iteration})
+        return model.model_id
 
     def has_artifact(self, artifact_path: str) -> bool:
         parent, _, name = artifact_path.rpartition("/")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from flows.cli import EXIT_BAD_INPUT, EXIT_LOCKED, app
@@ -109,13 +110,19 @@ def test_stage_up_to_date_and_unknown_stage(hir_run, tmp_path):
     assert result.exit_code == EXIT_BAD_INPUT and "rollouts" in result.output
 
 
-def test_eval_of_a_checkpoint(hir_run, tmp_path):
+def test_eval_of_a_checkpoint_logs_to_the_runs_mlflow_run(hir_run, tmp_path):
     run = copy_run(hir_run, tmp_path / "run")
-    result = invoke("eval", run / "checkpoints" / "iter-0001", "--limit", 2, "--no-track")
+    result = invoke("eval", run / "checkpoints" / "iter-0001", "--limit", 2)
     assert result.exit_code == 0, result.output
     table = pq.read_table(run / "eval" / "iter-0001-heldout.parquet")
     assert table.num_rows == 2
+    strict = [all(v) for v in table["strict"].to_pylist()]
     assert "eval/heldout/prompt_level_strict_acc" in result.output
+    state = json.loads((run / "mlflow.json").read_text())
+    history = MlflowClient(tracking_uri=state["tracking_uri"]).get_metric_history(
+        state["run_id"], "eval/heldout/prompt_level_strict_acc"
+    )
+    assert [(m.step, m.value) for m in history] == [(1, sum(strict) / 2)]
 
 
 # ------------------------------------------------------------------------------ audit

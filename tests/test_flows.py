@@ -16,6 +16,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import mlflow
 import polars as pl
 import pytest
 from mlflow import MlflowClient
@@ -121,6 +122,7 @@ def test_mlflow_run_has_params_metrics_artifacts_and_flow_run_tag(hir_run, base)
     state = json.loads((hir_run / "mlflow.json").read_text())
     assert state["tracking_uri"] == mlflow_uri(base)
     client = MlflowClient(tracking_uri=state["tracking_uri"])
+    mlflow.set_tracking_uri(state["tracking_uri"])  # for register_model below
     run = client.get_run(state["run_id"])
     assert run.info.status == "FINISHED"
     assert run.data.params["hindsight.strategy"] == "hir"
@@ -157,9 +159,22 @@ def test_mlflow_run_has_params_metrics_artifacts_and_flow_run_tag(hir_run, base)
             f"iter-{k:04d}/train.json"
         }
         assert expected <= listed
-    policy = {a.path for a in client.list_artifacts(run.info.run_id, "policy")}
-    assert "policy/model.safetensors" in policy and "policy/config.json" in policy
-    assert not any("deepspeed" in p for p in policy)
+    # The final policy: a logged model of this run holding the HF files, registrable.
+    model_id = run.data.tags["hir.policy_model_id"]
+    assert run.data.tags["hir.policy_iteration"] == str(ITERATIONS - 1)
+    model = client.get_logged_model(model_id)
+    assert model.source_run_id == run.info.run_id
+    files = {a.path for a in client.list_logged_model_artifacts(model_id)}
+    assert {"model.safetensors", "config.json", "tokenizer.json"} <= files
+    assert not any("deepspeed" in f for f in files)
+    with open(
+        Path(model.artifact_location.removeprefix("file://")) / "model.safetensors", "rb"
+    ) as f:
+        logged = f.read()
+    final = RunDir(hir_run).checkpoint_dir(ITERATIONS - 1) / "model.safetensors"
+    assert logged == final.read_bytes()
+    version = mlflow.register_model(f"models:/{model_id}", "tiny-policy")
+    assert version.version is not None
 
 
 def test_prefect_artifacts_per_iteration(hir_run):
