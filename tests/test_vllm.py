@@ -134,6 +134,12 @@ def test_load_serves_a_trained_checkpoint(vllm_generator, tmp_path):
         for p in model.parameters():
             p.add_(torch.randn(p.shape, generator=g) * 0.1)
     folder = save_model(model, tok, tmp_path / "trained")
+    # The layout TrainingEngine.save_checkpoint adds beside the weights (DeepSpeed is not
+    # installed in this venv): vLLM must ignore it.
+    (folder / "deepspeed" / "state").mkdir(parents=True)
+    torch.save({"optimizer": {}}, folder / "deepspeed" / "state" / "mp_rank_00_model_states.pt")
+    (folder / "deepspeed" / "latest").write_text("state")
+    (folder / "trainer_state.json").write_text('{"steps": 1}')
     assert vllm_generator.load(folder) == "new_engine"
     assert _greedy(vllm_generator, model, tok) != before
 
