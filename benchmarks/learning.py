@@ -15,6 +15,8 @@ Arms (``--arms``; the group size n_gen and the training slots n_total per prompt
 * ``hir``: HiR with the same 8 generated rollouts per prompt plus 2 replay slots (n_total 10);
 * ``hir-6of8``: the paper's setting, 6 generated + 2 replays in 8 slots: 25% fewer generated
   rollouts per step, so it runs 4/3 as many steps on the same rollout budget;
+* ``none-6``: the control for ``hir-6of8``: the baseline with its 6 rollouts per prompt and
+  its step count, no replays (does HiR help, or only taking more, smaller steps?);
 * ``herl`` and ``hir+herl``: HeRL's guided revisions (and both), n_gen = 8; every guided
   generation counts as a generated rollout.
 
@@ -41,8 +43,9 @@ Run:
 
 Each held-out evaluation is one JSON line in ``benchmarks/results/learning_<scale>.jsonl``
 (written as it goes); ``--report`` (also run at the end of a run) writes the plot
-``benchmarks/learning_<scale>.png`` and rewrites this scale's part of the "## Learning"
-section of BENCHMARKS.md.
+``benchmarks/learning_<scale>.png`` and rewrites this scale's part ("### <scale>") of the
+"## Learning" section of BENCHMARKS.md, ending with the written reading kept in
+``benchmarks/results/learning_<scale>_notes.md`` when there is one.
 """
 
 from __future__ import annotations
@@ -81,6 +84,8 @@ ARMS: dict[str, list[str]] = {
     "none": ["hindsight.strategy=none", "hindsight.n_gen=8", "hindsight.n_total=8"],
     "hir": ["hindsight.strategy=hir", "hindsight.n_gen=8", "hindsight.n_total=10"],
     "hir-6of8": ["hindsight.strategy=hir", "hindsight.n_gen=6", "hindsight.n_total=8"],
+    # Control for hir-6of8: the same 6 rollouts per prompt and step count, no replays.
+    "none-6": ["hindsight.strategy=none", "hindsight.n_gen=6", "hindsight.n_total=6"],
     "herl": ["hindsight.strategy=herl", "hindsight.n_gen=8", "hindsight.n_total=8"],
     "hir+herl": ["hindsight.strategy=hir+herl", "hindsight.n_gen=8", "hindsight.n_total=10"],
 }
@@ -218,6 +223,32 @@ def heldout_scores(generator, cfg, heldout: pl.DataFrame, samples: int) -> dict[
     }
 
 
+def start_key(cfg, heldout: pl.DataFrame, samples: int) -> str:
+    """What the start evaluation depends on: the base model, the evaluation settings and
+    the held-out prompts."""
+    import hashlib
+
+    parts = [
+        cfg.model.model_dump_json(),
+        cfg.evaluation.model_dump_json(),
+        cfg.rollout.backend,
+        str(samples),
+        *heldout["prompt"].to_list(),
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def cached_start(out: Path, key: str) -> dict | None:
+    """The start scores of an earlier run with the same :func:`start_key`, if any."""
+    if not out.exists():
+        return None
+    for line in out.read_text("utf-8").splitlines():
+        row = json.loads(line) if line.strip() else {}
+        if row.get("iteration") == 0 and row.get("start_key") == key:
+            return {k: row[k] for k in ("ila", "cla", "eval_response_tokens")}
+    return None
+
+
 def run_one(scale: str, arm: str, seed: int, budget_iterations: int, args, out: Path) -> None:
     """Train one (arm, seed) for the rollout budget of ``budget_iterations`` baseline steps,
     appending one JSON line per held-out evaluation to ``out``."""
@@ -264,7 +295,11 @@ def run_one(scale: str, arm: str, seed: int, budget_iterations: int, args, out: 
     engine = make_engine(cfg)
     generator = make_generator(cfg, engine=engine)
     generated, next_eval, train_window = 0, eval_rollouts, []
-    record({"iteration": 0, "generated": 0, **heldout_scores(generator, cfg, heldout, samples)})
+    # Every arm and seed starts from the same policy, scored with the same evaluation seed:
+    # the start point is computed once per evaluation setting and reused.
+    key = start_key(cfg, heldout, samples)
+    start_scores = cached_start(out, key) or heldout_scores(generator, cfg, heldout, samples)
+    record({"iteration": 0, "generated": 0, "start_key": key, **start_scores})
     for k in range(iterations):
         prompts = iteration_prompts(train, cfg, k)
         rollouts, _ = generate_rollouts(
@@ -337,7 +372,8 @@ def load_results(path: Path) -> dict[tuple[str, int], list[dict]]:
 def by_arm(chosen) -> dict[str, dict[int, list[dict]]]:
     arms: dict[str, dict[int, list[dict]]] = {}
     for (arm, seed), rows in sorted(chosen.items()):
-        arms.setdefault(arm, {})[seed] = rows
+        if len(rows) >= 2:  # a run still at its start point has no curve yet
+            arms.setdefault(arm, {})[seed] = rows
     return {arm: arms[arm] for arm in sorted(arms, key=lambda a: list(ARMS).index(a))}
 
 
@@ -407,24 +443,27 @@ def table(arms) -> str:
     header = (
         "| arm | seeds | steps | generated | ILA start | ILA half | ILA end | ILA mean (AUC) "
         "| CLA start | CLA end | CLA mean (AUC) | train ILA (last window) "
-        "| groups with signal: without / with replays |"
+        "| groups with signal: without / with replays | wall s |"
     )
     lines = [
         header,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for arm, runs in arms.items():
         n, last = _points(runs), _points(runs) - 1
         auc = {key: [_area(rows, n, key) for rows in runs.values()] for key in ("ila", "cla")}
+        unfinished = sum(not rows[-1].get("done") for rows in runs.values())
+        label = f"{arm} ({unfinished} unfinished)" if unfinished else arm
         lines.append(
-            f"| {arm} | {len(runs)} | {statistics.fmean(_at(runs, last, 'iteration')):.0f} "
+            f"| {label} | {len(runs)} | {statistics.fmean(_at(runs, last, 'iteration')):.0f} "
             f"| {statistics.fmean(_at(runs, last, 'generated')):.0f} "
             f"| {mean_std(_at(runs, 0, 'ila'))} | {mean_std(_at(runs, n // 2, 'ila'))} "
             f"| {mean_std(_at(runs, last, 'ila'))} | {mean_std(auc['ila'])} "
             f"| {mean_std(_at(runs, 0, 'cla'))} | {mean_std(_at(runs, last, 'cla'))} "
             f"| {mean_std(auc['cla'])} | {mean_std(_at(runs, last, 'train_ila'))} "
             f"| {statistics.fmean(_at(runs, last, 'signal_without')):.2f} / "
-            f"{statistics.fmean(_at(runs, last, 'signal_with')):.2f} |"
+            f"{statistics.fmean(_at(runs, last, 'signal_with')):.2f} "
+            f"| {statistics.fmean(_at(runs, last, 'elapsed_s')):.0f} |"
         )
     return "\n".join(lines)
 
@@ -486,25 +525,35 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
+def _started(item) -> int:
+    """A run's start time (the last part of its run id)."""
+    return int(item[1][0]["run_id"].rsplit("/", 1)[1])
+
+
 def report(scale: str, results: Path, markdown: Path | None, command: str) -> str:
     chosen = load_results(results)
     arms = by_arm(chosen)
-    # The command that produced the results (the most common among the runs shown).
-    commands = [rows[0].get("command") for rows in chosen.values() if rows[0].get("command")]
-    if commands:
-        command = max(set(commands), key=commands.count)
+    # The commands that produced the runs shown, in order of first use.
+    commands = [rows[0].get("command") for _, rows in sorted(chosen.items(), key=_started)]
+    commands = list(dict.fromkeys(c for c in commands if c)) or [command]
     # The default results file's plot is the one BENCHMARKS.md shows; others go beside theirs.
     default = results.resolve() == (RESULTS / f"learning_{scale}.jsonl").resolve()
     png = ROOT / "benchmarks" / f"learning_{scale}.png" if default else results.with_suffix(".png")
     plot(arms, png, f"Learning benchmark, {scale}")
     text = (
         f"### {scale}\n\n"
-        f"Command: `{command}` (table and plot again: `.venv/bin/python benchmarks/learning.py "
+        f"Command{'s' if len(commands) > 1 else ''}: "
+        + "; ".join(f"`{c}`" for c in commands)
+        + " (table and plot again: `.venv/bin/python benchmarks/learning.py "
         f"--scale {scale} --report`). Results: `{_shown(results)}`.\n\n"
         f"{table(arms)}\n\n"
         f"{paired_table(arms)}\n\n"
         f"![learning {scale}]({_shown(png)})\n"
     )
+    # A written reading of the numbers, kept beside the results (the table is regenerated).
+    notes = results.with_name(f"{results.stem}_notes.md")
+    if notes.exists():
+        text += "\n" + notes.read_text("utf-8").strip() + "\n"
     if markdown is not None:
         write_section(markdown, scale, text)
     return text
