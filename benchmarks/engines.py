@@ -1,0 +1,474 @@
+"""Engine benchmarks: generation and training throughput, DeepSpeed overhead, peak memory.
+
+    .venv/bin/python benchmarks/engines.py           # all; writes "## Engines" in BENCHMARKS.md
+    .venv/bin/python benchmarks/engines.py --quick   # tiny-random only, fewer steps, no write
+
+Each measurement runs in a fresh subprocess (``worker`` sub-command) that writes its result
+as JSON to a file: peak RSS is then that of the measured work alone, and vLLM runs from its
+own venv (.venv-vllm, built by `make test-vllm`). Before each measurement the driver waits
+(up to ``--wait`` seconds) for the 1-minute load average to drop below ``--max-load``, and
+records the load it started under: this machine's 2 cores are shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
+SECTION = "## Engines"
+TINY, SMOLLM2 = "tiny-random", "smollm2-135m-instruct"
+
+# Generation workload: 8 prompts x n=4 = 32 sequences decoded together, up to 64 new tokens,
+# sampling at temperature 1 (the rollout setting).
+GEN_PROMPTS = 8
+GEN_N = 4
+GEN_NEW_TOKENS = 64
+# Training workload: 16 samples x 256 tokens (64 prompt + 192 response); one step = 2
+# mini-batches of 8 (METHOD.md), micro-batches of 4.
+TRAIN_ROWS = 16
+TRAIN_PROMPT = 64
+TRAIN_RESPONSE = 192
+TRAIN_MICRO = 4
+
+# Instruction-style prompts, fixed (the vLLM worker's venv has no data stack).
+_TASKS = [
+    "Write a short poem about tea. Do not use any commas.",
+    "List three reasons to travel. Use exactly 3 bullet points.",
+    "Explain the rules of chess to a child in fewer than 100 words.",
+    "Write an email to a manager asking for a day off. End with a question.",
+    "Summarize the history of bread in all lowercase letters.",
+    "Describe the weather today. Wrap your answer in double quotation marks.",
+    "Give a recipe for pancakes with a title in double angular brackets, like <<title>>.",
+    "Write a story about a robot in two paragraphs separated by ***.",
+]
+
+
+def _peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def _prompts() -> list[list[dict]]:
+    return [[{"role": "user", "content": task}] for task in _TASKS[:GEN_PROMPTS]]
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+def work_generate(spec: str, dtype: str, backend: str, repeats: str) -> dict:
+    """Generated tokens/s of one backend: the best of ``repeats`` identical calls after a
+    warm-up call (the best: the least disturbed by other work on the machine)."""
+    import torch
+
+    from hir_core.engines.generation import GenerationConfig, TransformersGenerator
+    from hir_core.models import ModelConfig, load_model
+
+    torch.manual_seed(0)
+    cfg = GenerationConfig(
+        n=GEN_N,
+        max_new_tokens=GEN_NEW_TOKENS,
+        batch_size=GEN_PROMPTS * GEN_N,
+        progress=False,
+    )
+    if backend == "vllm":
+        from hir_core.engines.generation import VllmGenerator
+
+        generator = VllmGenerator(_model_dir(spec), cfg, dtype=dtype)
+    else:
+        model, tokenizer = load_model(ModelConfig(spec=spec, dtype=dtype))
+        if backend == "transformers":
+            generator = TransformersGenerator(model, tokenizer, cfg)
+        else:
+            generator = _PlainGenerate(model, tokenizer, cfg)
+    generator.generate(_prompts())  # warm-up
+    runs = []
+    for _ in range(int(repeats)):
+        start = time.perf_counter()
+        out = generator.generate(_prompts())
+        elapsed = time.perf_counter() - start
+        tokens = sum(len(s.response_token_ids) for group in out for s in group)
+        run = {"tokens": tokens, "seconds": elapsed, "tokens_per_s": tokens / elapsed}
+        if backend == "vllm":
+            run["sampling_tokens_per_s"] = tokens / generator.last_timings["sampling_s"]
+        runs.append(run)
+    if backend == "vllm":
+        generator.close()
+    best = max(runs, key=lambda r: r["tokens_per_s"])
+    return {
+        **best,
+        "all_tokens_per_s": [r["tokens_per_s"] for r in runs],
+        "peak_rss_gib": _peak_rss_gib(),
+        "threads": torch.get_num_threads(),
+    }
+
+
+class _PlainGenerate:
+    """The baseline: one plain batched ``model.generate`` call with the same sampling
+    (temperature 1, no top-k, top-p 1), left-padded chat prompts."""
+
+    def __init__(self, model, tokenizer, cfg):
+        self.model, self.tokenizer, self.cfg = model, tokenizer, cfg
+
+    def generate(self, prompts):
+        from types import SimpleNamespace
+
+        import torch
+
+        texts = [
+            self.tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
+            for p in prompts
+            for _ in range(self.cfg.n)
+        ]
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.no_grad():
+            out = self.model.generate(
+                **enc,
+                do_sample=True,
+                temperature=1.0,
+                top_p=1.0,
+                top_k=0,
+                max_new_tokens=self.cfg.max_new_tokens,
+                pad_token_id=self.tokenizer.pad_token_id,
+            )
+        new = out[:, enc["input_ids"].shape[1] :]
+        eos = self.tokenizer.eos_token_id
+        # Tokens up to and including the first end-of-sequence (padding after it not counted).
+        lengths = [
+            int((row != eos).cumprod(0).sum()) + int(bool((row == eos).any())) for row in new
+        ]
+        return [[SimpleNamespace(response_token_ids=[0] * n)] for n in lengths]
+
+
+def _model_dir(spec: str) -> str:
+    from hir_core.models import (
+        TINY_RANDOM,
+        build_tiny_random,
+        cache_dir,
+        resolve_folder,
+        save_model,
+    )
+
+    if spec == TINY_RANDOM:
+        folder = cache_dir() / "bench" / "tiny-random"
+        if not (folder / "config.json").is_file():
+            save_model(*build_tiny_random(0), folder)
+        return str(folder)
+    return str(resolve_folder(spec))
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def _train_batch(vocab: int):
+    """TRAIN_ROWS rows of TRAIN_PROMPT + TRAIN_RESPONSE random tokens (BATCH schema)."""
+    import numpy as np
+    import polars as pl
+    import pyarrow as pa
+
+    from schemas import BATCH
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(TRAIN_ROWS):
+        rows.append(
+            {
+                "sample_id": f"s{i}",
+                "group_id": f"g{i // 8}",
+                "prompt_id": f"p{i // 8}",
+                "source_rollout_id": f"p{i // 8}/{i % 8}",
+                "is_replay": False,
+                "is_hindsight": False,
+                "prompt": "",
+                "prompt_token_ids": rng.integers(0, vocab, TRAIN_PROMPT).tolist(),
+                "response_token_ids": rng.integers(0, vocab, TRAIN_RESPONSE).tolist(),
+                "reward": 1.0,
+                "advantages": rng.normal(size=TRAIN_RESPONSE).tolist(),
+                # Near a typical log-prob of random tokens: some ratios leave the clip range.
+                "old_logprobs": (rng.normal(size=TRAIN_RESPONSE) - 11).tolist(),
+                "ref_logprobs": (rng.normal(size=TRAIN_RESPONSE) - 11).tolist(),
+                "logprob_source": "rollout",
+                "loss_weight": 1.0,
+            }
+        )
+    return pl.from_arrow(pa.Table.from_pylist(rows, schema=BATCH))
+
+
+def work_train(spec: str, impl: str, bf16: str, steps: str) -> dict:
+    """Tokens/s of TrainingEngine.step ("deepspeed") or of the same step as a plain torch
+    loop ("torch"); best of ``steps`` steps after one warm-up step."""
+    import torch
+
+    from hir_core.engines.training import TrainingConfig, TrainingEngine
+    from hir_core.models import load_model
+
+    model, tokenizer = load_model(spec)
+    batch = _train_batch(model.config.vocab_size)
+    cfg = TrainingConfig(micro_batch_size=TRAIN_MICRO, bf16=bf16 == "True")
+    step = TrainingEngine(model, cfg, tokenizer).step if impl == "deepspeed" else None
+    if step is None:
+        step = _plain_step(model, cfg)
+    step(batch)  # warm-up
+    times = []
+    for _ in range(int(steps)):
+        start = time.perf_counter()
+        step(batch)
+        times.append(time.perf_counter() - start)
+    tokens = TRAIN_ROWS * (TRAIN_PROMPT + TRAIN_RESPONSE)
+    return {
+        "step_seconds": min(times),
+        "all_step_seconds": times,
+        "tokens_per_s": tokens / min(times),
+        "peak_rss_gib": _peak_rss_gib(),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def _plain_step(model, cfg):
+    """The same step without DeepSpeed: same mini- and micro-batches, loss, normalisation,
+    bf16 autocast, torch AdamW and gradient clipping; tensors laid out directly."""
+    import numpy as np
+    import torch
+
+    from hir_core.engines.logprobs import pad_prompt_response, token_logprobs
+    from hir_core.losses import policy_loss
+
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    def step(batch):
+        rows = batch.to_dicts()
+        for mini in np.array_split(np.arange(len(rows)), cfg.mini_batches):
+            rs = [rows[i] for i in mini]
+            count = sum(len(r["response_token_ids"]) for r in rs)
+            for start in range(0, len(rs), cfg.micro_batch_size):
+                micro = rs[start : start + cfg.micro_batch_size]
+                ids, attn, mask = pad_prompt_response(
+                    [r["prompt_token_ids"] for r in micro],
+                    [r["response_token_ids"] for r in micro],
+                    0,
+                )
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16 is True):
+                    logp = token_logprobs(model, ids, attn)
+                cols = {}
+                for c in ("advantages", "old_logprobs", "ref_logprobs"):
+                    cols[c] = torch.zeros(mask.shape)
+                    cols[c][mask] = torch.tensor(np.concatenate([r[c] for r in micro])).float()
+                loss, _ = policy_loss(
+                    logp,
+                    cols["old_logprobs"],
+                    cols["ref_logprobs"],
+                    cols["advantages"],
+                    mask,
+                    sample_weights=torch.ones(len(micro)),
+                    clip_eps=torch.full((len(micro), 1), cfg.clip_eps),
+                    dual_clip=cfg.dual_clip,
+                    aggregation=cfg.aggregation,
+                    kl_coef=0.0,
+                    kl_estimator=cfg.kl_estimator,
+                    normalizer=count,
+                )
+                loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+    return step
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def _wait_for_quiet(max_load: float, wait_s: float) -> float:
+    deadline = time.time() + wait_s
+    while os.getloadavg()[0] > max_load and time.time() < deadline:
+        time.sleep(15)
+    return os.getloadavg()[0]
+
+
+def _run_worker(args: list[str], opts, python: str = sys.executable) -> dict:
+    load = _wait_for_quiet(opts.max_load, opts.wait)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "VLLM_CPU_KVCACHE_SPACE": "2"}
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        cmd = [python, str(Path(__file__).resolve()), "worker", out.name, *args]
+        done = subprocess.run(
+            cmd, check=False, env=env, capture_output=True, text=True, timeout=3600
+        )
+        text = Path(out.name).read_text()
+    if done.returncode != 0 or not text:
+        lines = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
+        result = {"error": lines[-1][:300]}
+    else:
+        result = json.loads(text)
+    result.update(load_before=load, load_after=os.getloadavg()[0])
+    print(" ".join(args), json.dumps(result), flush=True)
+    return result
+
+
+def _fmt(result: dict, key: str = "tokens_per_s", digits: int = 0) -> str:
+    if "error" in result:
+        return f"error: {result['error']}"
+    return f"{result[key]:.{digits}f}"
+
+
+def _loads(results: list[dict]) -> str:
+    values = [r[k] for r in results for k in ("load_before", "load_after")]
+    return f"{min(values):.1f}-{max(values):.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny-random only; no write")
+    parser.add_argument("--skip-generation", action="store_true")
+    parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--max-load", type=float, default=1.5, help="wait below this load")
+    parser.add_argument("--wait", type=float, default=300, help="most seconds to wait for it")
+    parser.add_argument("--steps", type=int, default=3, help="timed training steps")
+    parser.add_argument("--repeats", type=int, default=3, help="timed generation calls")
+    parser.add_argument("--gen-models", default=f"{TINY},{SMOLLM2}", help="comma-separated")
+    parser.add_argument("--gen-dtypes", default="float32,bfloat16", help="comma-separated")
+    opts = parser.parse_args()
+    specs = [TINY] if opts.quick else [TINY, SMOLLM2]
+
+    train_spec = specs[-1]
+    train = {}
+    for bf16 in [] if opts.skip_training else (True, False):
+        for impl in ("torch", "deepspeed"):
+            args = ["train", train_spec, impl, str(bf16), str(opts.steps)]
+            train[(impl, bf16)] = _run_worker(args, opts)
+
+    reps = str(opts.repeats)
+    gen_rows = []
+    gen_specs = [TINY] if opts.quick else opts.gen_models.split(",")
+    for spec in [] if opts.skip_generation else gen_specs:
+        for dtype in opts.gen_dtypes.split(","):
+            row = {"model": spec, "dtype": dtype}
+            for backend in ("hf_generate", "transformers"):
+                row[backend] = _run_worker(["generate", spec, dtype, backend, reps], opts)
+            if dtype != "float32":
+                row["vllm"] = {"error": "n/a (vllm-cpu runs float32 here)"}
+            elif VLLM_PYTHON.exists():
+                row["vllm"] = _run_worker(
+                    ["generate", spec, dtype, "vllm", reps], opts, python=str(VLLM_PYTHON)
+                )
+            else:
+                row["vllm"] = {"error": "no .venv-vllm (make test-vllm builds it)"}
+            gen_rows.append(row)
+
+    section = _section(gen_rows, train, train_spec, opts)
+    print(section)
+    if not opts.quick and (gen_rows or train):
+        _write_section(ROOT / "BENCHMARKS.md", section)
+
+
+def _section(gen_rows: list[dict], train: dict, train_spec: str, opts) -> str:
+    lines = [
+        SECTION,
+        "",
+        (
+            "Command: `.venv/bin/python benchmarks/engines.py` (each measurement in a fresh "
+            f"process; {platform.machine()}, {os.cpu_count()} cores shared with other work; "
+            f"each waits up to {opts.wait:.0f} s for a 1-minute load average below "
+            f"{opts.max_load}, and the load it ran under is shown). CPU only: no GPU was lent."
+        ),
+        "",
+    ]
+    if gen_rows:
+        lines += [
+            (
+                f"Generation: {GEN_PROMPTS} prompts x n={GEN_N} = {GEN_PROMPTS * GEN_N} sequences "
+                f"decoded together, up to {GEN_NEW_TOKENS} new tokens, temperature 1; generated "
+                f"tokens/s, the best of {opts.repeats} identical calls after a warm-up. `hf_generate`: one plain batched "
+                "`model.generate` call (the baseline); `transformers`: our backend (also returns "
+                "log-probs and entropies); `vllm`: vllm-cpu 0.32.0 from .venv-vllm, float32, "
+                "including the teacher-forced entropy pass (sampling alone in brackets)."
+            ),
+            "",
+            (
+                "| model | dtype | hf_generate tok/s | transformers backend tok/s | ours / baseline "
+                "| vllm-cpu tok/s | load |"
+            ),
+            "|---|---|---|---|---|---|---|",
+        ]
+        for row in gen_rows:
+            base, ours, vllm = row["hf_generate"], row["transformers"], row["vllm"]
+            ratio = (
+                f"{ours['tokens_per_s'] / base['tokens_per_s']:.2f}"
+                if "error" not in base and "error" not in ours
+                else "-"
+            )
+            if "error" in vllm:
+                vllm_text = vllm["error"]
+            else:
+                vllm_text = f"{_fmt(vllm)} ({_fmt(vllm, 'sampling_tokens_per_s')})"
+            measured = [r for r in (base, ours, vllm) if "load_before" in r]
+            lines.append(
+                f"| {row['model']} | {row['dtype']} | {_fmt(base)} | {_fmt(ours)} | {ratio} "
+                f"| {vllm_text} | {_loads(measured)} |"
+            )
+        lines.append("")
+    if train:
+        lines += [
+            (
+                f"Training: `{train_spec}`, {TRAIN_ROWS} samples x {TRAIN_PROMPT + TRAIN_RESPONSE} "
+                f"tokens ({TRAIN_PROMPT} prompt + {TRAIN_RESPONSE} response), one step = 2 "
+                f"mini-batches (2 optimizer steps), micro-batches of {TRAIN_MICRO}, AdamW, clip "
+                f"1.0; tokens/s of the best of {opts.steps} steps after a warm-up. `torch`: a plain "
+                "loop doing the same work; `DeepSpeed`: `TrainingEngine.step` (ZeRO 0). Peak RSS "
+                "of the whole process (the engine's also holds the frozen reference model)."
+            ),
+            "",
+            (
+                "| precision | plain torch tok/s | DeepSpeed tok/s | DeepSpeed / torch "
+                "| peak RSS torch | peak RSS DeepSpeed | load |"
+            ),
+            "|---|---|---|---|---|---|---|",
+        ]
+        for bf16 in (False, True):
+            t, d = train[("torch", bf16)], train[("deepspeed", bf16)]
+            ratio = (
+                f"{d['tokens_per_s'] / t['tokens_per_s']:.2f}"
+                if "error" not in t and "error" not in d
+                else "-"
+            )
+            lines.append(
+                f"| {'bf16 autocast' if bf16 else 'fp32'} | {_fmt(t)} | {_fmt(d)} | {ratio} "
+                f"| {_fmt(t, 'peak_rss_gib', 2)} GiB | {_fmt(d, 'peak_rss_gib', 2)} GiB "
+                f"| {_loads([t, d])} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _write_section(path: Path, section: str) -> None:
+    """Replace (or append) our section, leaving the others untouched; atomic."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def worker(out_path: str, kind: str, *args: str) -> None:
+    result = work_generate(*args) if kind == "generate" else work_train(*args)
+    Path(out_path).write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "worker":
+        worker(*sys.argv[2:])
+    else:
+        main()
