@@ -170,7 +170,16 @@ def main() -> None:
     parser.add_argument("--cut", default="128,256", help="also score responses cut to these")
     parser.add_argument("--no-bf16", action="store_true", help="plain fp32 decoding")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: torch's). On an oversubscribed CPU use 1: OpenMP "
+        "barriers between descheduled threads made decoding ~8x slower here",
+    )
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     prompts = ifeval_prompts(args.data)
     if args.limit:
