@@ -327,11 +327,13 @@ SIDES = {"trl": run_trl, "ours": run_ours_pipeline, "base": run_base}
 # ------------------------------------------------------------------------------ driver
 
 
-def worker(side: str, config_json: str, out: Path) -> None:
+def worker(side: str, config_json: str, out: Path, threads: int) -> None:
     import torch
 
     from hir_core.config import validate_config
 
+    if threads:
+        torch.set_num_threads(threads)
     torch.manual_seed(0)
     cfg = validate_config(json.loads(config_json), source="vs_trl worker")
     with tempfile.TemporaryDirectory(prefix=f"vs-trl-{side}-") as scratch:
@@ -339,10 +341,10 @@ def worker(side: str, config_json: str, out: Path) -> None:
     out.write_text(json.dumps(result, indent=1))
 
 
-def run_side(side: str, cfg, scratch: Path) -> dict:
+def run_side(side: str, cfg, scratch: Path, threads: int) -> dict:
     out = scratch / f"{side}.json"
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
-    cmd = [sys.executable, __file__, "worker", side, cfg.model_dump_json(), str(out)]
+    cmd = [sys.executable, __file__, "worker", side, cfg.model_dump_json(), str(out), str(threads)]
     print(f"[vs_trl] running {side} ...", file=sys.stderr, flush=True)
     subprocess.run(cmd, check=True, env=env, cwd=ROOT)
     return json.loads(out.read_text())
@@ -387,7 +389,7 @@ def markdown(cfg, results: dict, args: argparse.Namespace) -> str:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "worker":
-        worker(sys.argv[2], sys.argv[3], Path(sys.argv[4]))
+        worker(sys.argv[2], sys.argv[3], Path(sys.argv[4]), int(sys.argv[5]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="tiny-random")
@@ -401,6 +403,9 @@ def main() -> None:
     parser.add_argument("--heldout", type=int, default=32, help="held-out prompts scored")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sides", default="base,trl,ours")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads of both sides (0: torch's default)"
+    )
     parser.add_argument("--write", action="store_true", help=f"write {SECTION!r} in BENCHMARKS.md")
     args = parser.parse_args()
 
@@ -408,7 +413,7 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory(prefix="vs-trl-") as scratch:
         for side in args.sides.split(","):
-            results[side] = run_side(side, cfg, Path(scratch))
+            results[side] = run_side(side, cfg, Path(scratch), args.threads)
     text = markdown(cfg, results, args)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = f"vs_trl_{args.model.replace('/', '_')}"
