@@ -374,6 +374,11 @@ def by_arm(chosen) -> dict[str, dict[int, list[dict]]]:
     for (arm, seed), rows in sorted(chosen.items()):
         if len(rows) >= 2:  # a run still at its start point has no curve yet
             arms.setdefault(arm, {})[seed] = rows
+    # Runs still going are shown only for an arm that has no finished run yet (their curve
+    # would cut the finished ones short).
+    for arm, runs in arms.items():
+        if any(rows[-1].get("done") for rows in runs.values()):
+            arms[arm] = {seed: rows for seed, rows in runs.items() if rows[-1].get("done")}
     return {arm: arms[arm] for arm in sorted(arms, key=lambda a: list(ARMS).index(a))}
 
 
@@ -468,19 +473,26 @@ def table(arms) -> str:
     return "\n".join(lines)
 
 
+# Paired comparisons beyond "each arm - none": the control that isolates the replays.
+EXTRA_PAIRS = (("hir-6of8", "none-6"), ("hir+herl", "herl"))
+
+
 def paired_table(arms, baseline: str = "none") -> str:
     """Markdown: each arm minus the baseline on the same seeds (final ILA, ILA AUC, final
-    CLA): mean difference ± its standard error, and on how many seeds the arm is ahead."""
-    if baseline not in arms:
+    CLA), plus :data:`EXTRA_PAIRS`: mean difference ± its standard error, and on how many
+    seeds the arm is ahead."""
+    pairs = [(arm, baseline) for arm in arms if arm != baseline and baseline in arms]
+    pairs += [(a, b) for a, b in EXTRA_PAIRS if a in arms and b in arms]
+    if not pairs:
         return ""
     lines = [
-        f"| arm - {baseline} (paired by seed) | seeds | final ILA | ILA mean (AUC) | final CLA |",
+        "| comparison (paired by seed) | seeds | final ILA | ILA mean (AUC) | final CLA |",
         "|---|---:|---:|---:|---:|",
     ]
-    base = arms[baseline]
-    for arm, runs in arms.items():
+    for arm, base_arm in pairs:
+        runs, base = arms[arm], arms[base_arm]
         seeds = sorted(set(runs) & set(base))
-        if arm == baseline or not seeds:
+        if not seeds:
             continue
         cells = []
         for key, use_auc in (("ila", False), ("ila", True), ("cla", False)):
@@ -492,11 +504,12 @@ def paired_table(arms, baseline: str = "none") -> str:
                     diffs.append(_area(a, n, key) - _area(b, n, key))
                 else:
                     diffs.append(a[n - 1][key] - b[n - 1][key])
-            se = statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else math.nan
             ahead = sum(d > 0 for d in diffs)
-            spread = f" ± {se:.3f}" if len(diffs) > 1 else ""
+            spread = ""
+            if len(diffs) > 1:
+                spread = f" ± {statistics.stdev(diffs) / math.sqrt(len(diffs)):.3f}"
             cells.append(f"{statistics.fmean(diffs):+.3f}{spread} ({ahead}/{len(diffs)} ahead)")
-        lines.append(f"| {arm} | {len(seeds)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {arm} - {base_arm} | {len(seeds)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
