@@ -3,6 +3,7 @@ called directly.
 
     .venv/bin/python benchmarks/pipeline_overhead.py                      # tiny config
     .venv/bin/python benchmarks/pipeline_overhead.py --config configs/demo.yaml --iterations 2
+    .venv/bin/python benchmarks/pipeline_overhead.py --from-run runs/demo   # split only
 
 Both modes run the same config, seed and iterations in this process. Iteration 0 is left
 out of the comparison in both (it pays the DeepSpeed and model start-up the flow does
@@ -18,6 +19,10 @@ Per timed iteration the flow's wall time is split into stage work (the manifest'
 durations: compute + Parquet write), and the rest (Prefect task runs, input hashing,
 manifest, MLflow, artifacts). Overhead = flow - direct, as a fraction of the flow iteration.
 The flow's tables are checked equal to the direct run's (same computation, or no comparison).
+
+``--from-run DIR`` reads a finished flow run's manifest instead (e.g. ``make demo``'s) and
+reports, per iteration, wall time vs the stages' own durations: the part outside the stages is
+the orchestration (Prefect, hashing, manifest, MLflow, artifacts). No direct run is made.
 """
 
 from __future__ import annotations
@@ -104,6 +109,33 @@ def flow_iterations(config: str, overrides: list[str], workdir: Path) -> tuple[l
     return walls, stage_s, tables
 
 
+def split_from_run(run_dir: str) -> None:
+    """Per iteration of a finished run: wall time, stage time, the rest (orchestration)."""
+    manifest = Manifest.load(RunDir(run_dir))
+    cfg = RunDir(run_dir).load_config()
+    print(
+        f"run: {run_dir} ({cfg.model.spec}, {cfg.data.prompts_per_iteration} prompts x "
+        f"{cfg.hindsight.n_gen} samples, {cfg.rollout.max_new_tokens} new tokens)"
+    )
+    print()
+    print("| iteration | wall s | stages s | outside the stages s | share |")
+    print("|---:|---:|---:|---:|---:|")
+    previous_end = None
+    for k in manifest.iterations():
+        entries = {s: manifest.stage(k, s) for s in (*STAGES, "eval", "report")}
+        if any(entries[s] is None for s in (*STAGES, "report")):
+            break
+        end = entries["report"]["finished"]
+        start = previous_end if previous_end is not None else entries["prompts"]["started"]
+        stages = sum(e["duration_s"] for name, e in entries.items() if e and name != "report")
+        wall = end - start
+        print(
+            f"| {k} | {wall:.1f} | {stages:.1f} | {wall - stages:.2f} | "
+            f"{100 * (wall - stages) / wall:.2f}% |"
+        )
+        previous_end = end
+
+
 def wait_for_quiet(max_load: float, wait: float) -> float:
     """Wait (up to ``wait`` s) for the 1-minute load to drop below ``max_load``: this
     machine's cores are shared. Returns the load the run starts under."""
@@ -125,7 +157,11 @@ def main() -> None:
         "--max-load", type=float, default=1.5, help="wait for a 1-min load below this per run"
     )
     parser.add_argument("--wait", type=float, default=300, help="most seconds to wait per run")
+    parser.add_argument("--from-run", help="only split a finished run's iterations (no runs)")
     args = parser.parse_args()
+    if args.from_run:
+        split_from_run(args.from_run)
+        return
 
     import torch
 
@@ -162,7 +198,8 @@ def main() -> None:
     )
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs; 1-min load at start "
-        f"{load_start:.1f}, at end {os.getloadavg()[0]:.1f}"
+        f"{load_start:.1f}, at end {os.getloadavg()[0]:.1f}, when each run started: "
+        f"{', '.join(f'{x:.1f}' for x in loads)}"
     )
     print()
     print("| mode | s / iteration (median) | min | max |")

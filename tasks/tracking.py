@@ -154,19 +154,6 @@ class Tracker:
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
-    def log_folder(
-        self, folder: str | Path, artifact_path: str, exclude: tuple[str, ...] = ()
-    ) -> None:
-        """The files directly in ``folder`` (not subfolders named in ``exclude``)."""
-        folder = Path(folder)
-        for item in sorted(folder.iterdir()):
-            if item.name in exclude:
-                continue
-            if item.is_dir():
-                self.client.log_artifacts(self.run_id, str(item), f"{artifact_path}/{item.name}")
-            else:
-                self.client.log_artifact(self.run_id, str(item), artifact_path)
-
     def log_policy(self, folder: str | Path, name: str, iteration: int) -> str:
         """The policy checkpoint as an MLflow logged model of this run (the Hugging Face
         files; the DeepSpeed optimizer state stays in the run directory). Register it with
@@ -197,11 +184,6 @@ class Tracker:
         self.client.finalize_logged_model(model.model_id, "READY")
         self.set_tags({"hir.policy_model_id": model.model_id, "hir.policy_iteration": iteration})
         return model.model_id
-
-    def has_artifact(self, artifact_path: str) -> bool:
-        parent, _, name = artifact_path.rpartition("/")
-        listed = self.client.list_artifacts(self.run_id, parent or None)
-        return any(a.path == artifact_path or a.path.endswith("/" + name) for a in listed)
 
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status=status)
