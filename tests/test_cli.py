@@ -125,6 +125,25 @@ def test_eval_of_a_checkpoint_logs_to_the_runs_mlflow_run(hir_run, tmp_path):
     assert [(m.step, m.value) for m in history] == [(1, sum(strict) / 2)]
 
 
+def test_eval_on_ifeval_prompts(hir_run, tmp_path):
+    out = tmp_path / "ifeval.parquet"
+    result = invoke(
+        "eval",
+        hir_run / "checkpoints" / "iter-0001",
+        "--benchmark",
+        "ifeval",
+        "--limit",
+        3,
+        "--out",
+        out,
+        "--no-track",
+    )
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out)
+    assert table.num_rows == 3
+    assert set(table["benchmark"].to_pylist()) == {"ifeval"}
+
+
 # ------------------------------------------------------------------------------ audit
 
 
