@@ -39,6 +39,16 @@ DISPLAY_COLUMNS = {
     "batch": ("sample_id", "group_id", "is_replay", "is_hindsight", "prompt", "reward"),
     "eval": ("prompt_id", "response", "constraint_ids", "strict", "loose"),
 }
+# Added to the replays' display when HeRL (strategy herl or hir+herl) wrote guided rows.
+HERL_DISPLAY_COLUMNS = (
+    "strategy",
+    "guidance_prompt",
+    "guided_response",
+    "guided_verdicts",
+    "guided_reward",
+    "bonus",
+    "used",
+)
 
 
 class AuditError(ValueError):
@@ -127,12 +137,19 @@ def _is_numeric_list(dtype: pl.DataType) -> bool:
     return isinstance(dtype, (pl.List, pl.Array)) and dtype.inner.is_numeric()
 
 
+def has_herl_rows(replays: pl.DataFrame) -> bool:
+    """Whether a replays frame holds HeRL's guided rows (strategy "herl")."""
+    return "strategy" in replays.columns and bool((replays["strategy"] == "herl").any())
+
+
 def display_frame(frame: pl.DataFrame, stage: str, all_columns: bool = False) -> pl.DataFrame:
     """The frame for a terminal: the stage's main columns (``DISPLAY_COLUMNS``), or with
     ``all_columns`` every column but the token-id, log-prob and advantage lists."""
     if all_columns:
         return frame.select([c for c, t in frame.schema.items() if not _is_numeric_list(t)])
     wanted = ("iteration", *DISPLAY_COLUMNS.get(stage, ()))
+    if stage == "replays" and has_herl_rows(frame):
+        wanted = (*wanted, *HERL_DISPLAY_COLUMNS)
     return frame.select([c for c in wanted if c in frame.columns])
 
 

@@ -43,20 +43,51 @@ SUMMARY_METRICS = (
 
 
 def replay_rows(replays: pl.DataFrame) -> list[dict]:
-    """The replays as table-artifact rows (what a reviewer reads to audit a rewrite)."""
+    """The replays as table-artifact rows (what a reviewer reads to audit a rewrite).
+
+    When HeRL wrote guided rows, every row also carries the HeRL columns (strategy, guidance
+    prompt and guided response excerpts, guided verdicts, guided reward, bonus, used), empty
+    for HiR's rows, so the table keeps one set of columns.
+    """
+    herl = "strategy" in replays.columns and bool((replays["strategy"] == "herl").any())
     rows = []
     for row in replays.head(MAX_TABLE_ROWS).iter_rows(named=True):
-        rows.append(
-            {
-                "replay_id": row["replay_id"],
-                "original_instruction": row["original_prompt"],
-                "rewritten_instruction": row["rewritten_prompt"],
-                "dropped_constraints": ", ".join(row["dropped_ids"]),
-                "response_excerpt": _excerpt(row["response"]),
-                "score": round(float(row["score"]), 4),
-            }
-        )
+        out = {
+            "replay_id": row["replay_id"],
+            "original_instruction": row["original_prompt"],
+            "rewritten_instruction": row["rewritten_prompt"],
+            "dropped_constraints": ", ".join(row["dropped_ids"]),
+            "response_excerpt": _excerpt(row["response"]),
+            "score": round(float(row["score"]), 4),
+        }
+        if herl:
+            out.update(_herl_columns(row))
+        rows.append(out)
     return rows
+
+
+def _herl_columns(row: dict) -> dict:
+    if row["strategy"] != "herl":
+        return {
+            "strategy": row["strategy"],
+            "guidance_prompt_excerpt": "",
+            "guided_response_excerpt": "",
+            "guided_verdicts": "",
+            "guided_reward": None,
+            "bonus": None,
+            "used": None,
+        }
+    verdicts = row["guided_verdicts"] or []
+    return {
+        "strategy": row["strategy"],
+        "guidance_prompt_excerpt": _excerpt(row["guidance_prompt"] or ""),
+        "guided_response_excerpt": _excerpt(row["guided_response"] or ""),
+        # One mark per ORIGINAL constraint, in the prompt's order (1 met, 0 missed).
+        "guided_verdicts": "".join("1" if v else "0" for v in verdicts),
+        "guided_reward": round(float(row["guided_reward"]), 4),
+        "bonus": round(float(row["bonus"]), 6),
+        "used": bool(row["used"]),
+    }
 
 
 def _excerpt(text: str) -> str:

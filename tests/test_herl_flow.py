@@ -143,3 +143,67 @@ def test_config_override_loaded():
     # The override reaches the config (guards the SHORT string against a renamed field).
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml", [SHORT])
     assert cfg.hindsight.herl.max_new_tokens == 8
+
+
+# ------------------------------------------------------------------------------ audit, artifact
+
+
+def test_audit_cli_shows_herl_columns(herl_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.audit import HERL_DISPLAY_COLUMNS, display_frame
+    from flows.cli import app
+
+    _, run = herl_run
+    replays = _tables(run, 0)["replays"]
+    out = tmp_path / "replays.csv"
+    result = CliRunner().invoke(
+        app, ["audit", str(run), "-k", "0", "--stage", "replays", "--rows", "50", "--csv", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    for column in HERL_DISPLAY_COLUMNS:
+        assert column in result.output, column
+    # iteration + the 6 HiR display columns + the HeRL ones, every replay row.
+    assert f"shape: ({replays.height}, {1 + 6 + len(HERL_DISPLAY_COLUMNS)})" in result.output
+    exported = pl.read_csv(out)
+    herl = replays.filter(pl.col("strategy") == "herl")
+    mine = exported.filter(pl.col("strategy") == "herl")
+    assert mine["guided_response"].fill_null("").to_list() == herl["guided_response"].to_list()
+    assert mine["bonus"].to_list() == pytest.approx(herl["bonus"].to_list())
+    assert mine["used"].to_list() == herl["used"].to_list()
+    # Without HeRL rows the display keeps HiR's columns only.
+    hir_only = display_frame(replays.filter(pl.col("strategy") != "herl"), "replays")
+    assert not set(HERL_DISPLAY_COLUMNS) & set(hir_only.columns)
+
+
+def test_prefect_replay_artifact_has_herl_columns(herl_run):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from tasks.context import artifact_slug
+
+    _, run = herl_run
+    for k in range(ITERATIONS):
+        replays = _tables(run, k)["replays"]
+        key = f"{artifact_slug(run.name)}-iter-{k:04d}-replays"
+        with get_client(sync_client=True) as prefect:
+            found = prefect.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+            )
+        assert found, key
+        table = max(found, key=lambda a: a.created).data
+        rows = json.loads(table) if isinstance(table, str) else table
+        assert [r["replay_id"] for r in rows] == replays["replay_id"].to_list()
+        for row, ref in zip(rows, replays.iter_rows(named=True)):
+            assert row["strategy"] == ref["strategy"]
+            if ref["strategy"] != "herl":
+                assert row["bonus"] is None and row["used"] is None
+                continue
+            assert ref["guidance_prompt"].startswith(row["guidance_prompt_excerpt"].rstrip("…"))
+            assert ref["guided_response"].startswith(row["guided_response_excerpt"].rstrip("…"))
+            assert row["guided_verdicts"] == "".join(
+                "1" if v else "0" for v in ref["guided_verdicts"]
+            )
+            assert row["guided_reward"] == pytest.approx(ref["guided_reward"], abs=1e-4)
+            assert row["bonus"] == pytest.approx(ref["bonus"], abs=1e-6)
+            assert row["used"] == ref["used"]
