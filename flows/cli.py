@@ -241,6 +241,15 @@ def eval_(
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Score only the first N prompts.")] = None,
     track: Annotated[bool, typer.Option(help="Log to the run's MLflow run.")] = True,
+    revise_rounds: Annotated[
+        int,
+        typer.Option(
+            "--revise-rounds",
+            min=0,
+            help="Then let the model revise failed answers with the verifier's feedback, "
+            "N rounds; prints accuracy per round.",
+        ),
+    ] = 0,
 ) -> None:
     """Evaluate a checkpoint on the held-out split or IFEval."""
     from flows.evaluate import BASE, run_of
@@ -262,11 +271,19 @@ def eval_(
         prompts_path=str(prompts) if prompts else None,
         limit=limit,
         track=track,
+        revise_rounds=revise_rounds,
     )
     typer.echo(f"EVAL table: {result['out']}")
     for key, value in sorted(result["metrics"].items()):
-        if "/type/" not in key and "/count/" not in key:
+        if "/type/" not in key and "/count/" not in key and "/revise/" not in key:
             typer.echo(f"  {key}: {value:.4f}")
+    metrics = result["metrics"]
+    for k in range(revise_rounds + 1 if revise_rounds else 0):
+        prefix = f"eval/{benchmark}/revise/round_{k}"
+        typer.echo(
+            f"  revision round {k}: ila {metrics[f'{prefix}/ila']:.4f}  "
+            f"cla {metrics[f'{prefix}/cla']:.4f}  revised {int(metrics[f'{prefix}/revised'])}"
+        )
 
 
 # ------------------------------------------------------------------------------ audit

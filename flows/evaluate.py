@@ -47,6 +47,7 @@ def evaluate(
     prompts_path: str | None = None,
     limit: int | None = None,
     track: bool = True,
+    revise_rounds: int = 0,
 ) -> dict:
     """Score ``checkpoint`` (a Hugging Face folder, or ``base``) on ``benchmark``.
 
@@ -60,6 +61,8 @@ def evaluate(
         limit: score only the first ``limit`` prompts.
         track: when the checkpoint belongs to a tracked run, log the metrics to its MLflow
             run (step = the checkpoint's iteration).
+        revise_rounds: after scoring, let the model revise its answers with the verifier's
+            feedback this many rounds; accuracy per round joins the metrics.
     """
     folder = None if checkpoint == BASE else Path(checkpoint)
     run = run_of(folder) if folder is not None else None
@@ -72,7 +75,9 @@ def evaluate(
     if out is None:
         base = run.root / "eval" if run is not None else Path("runs") / cfg.name / "eval"
         out = str(base / f"{name}-{benchmark}.parquet")
-    metrics = evaluate_checkpoint(cfg, folder, benchmark, Path(out), prompts_path, limit)
+    metrics = evaluate_checkpoint(
+        cfg, folder, benchmark, Path(out), prompts_path, limit, revise_rounds
+    )
     step = _iteration_of(folder) if folder is not None else None
     if track and run is not None and step is not None:
         log_evaluation(cfg, run, metrics, Path(out), step)

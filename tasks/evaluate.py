@@ -77,9 +77,14 @@ def evaluate_checkpoint(
     out: Path,
     prompts_path: str | None = None,
     limit: int | None = None,
+    revise_rounds: int = 0,
 ) -> dict[str, float]:
     """Score ``checkpoint`` (a Hugging Face folder; None: the config's base model) on
-    ``benchmark``; write the EVAL table to ``out`` and return the metrics."""
+    ``benchmark``; write the EVAL table to ``out`` and return the metrics.
+
+    With ``revise_rounds`` N > 0 the model then revises its greedy answers with the
+    verifier's feedback for N rounds (``hir_core.revision.revise``, same generator):
+    ``eval/<benchmark>/revise/round_<k>/{ila,cla,revised}`` for k = 0..N (strict)."""
     from hir_core.evaluation import evaluate
 
     if checkpoint is not None and not Path(checkpoint).is_dir():
@@ -92,8 +97,32 @@ def evaluate_checkpoint(
     table, metrics = evaluate(generator, prompts, benchmark)
     write_table(table, out, "eval")
     metrics = {f"eval/{benchmark}/{k}": float(v) for k, v in metrics.items()}
+    if revise_rounds > 0:
+        metrics.update(_revision_metrics(generator, prompts, table, benchmark, revise_rounds))
     metrics["time/eval_s"] = time.perf_counter() - start
     return metrics
+
+
+def _revision_metrics(
+    generator, prompts: pl.DataFrame, table: pl.DataFrame, benchmark: str, rounds: int
+) -> dict[str, float]:
+    from hir_core.revision import revise
+
+    # The EVAL table holds one row per prompt and sample: round 0 is each prompt's first.
+    first = dict(
+        zip(
+            *table.unique("prompt_id", keep="first", maintain_order=True)
+            .select("prompt_id", "response")
+            .get_columns()
+        )
+    )
+    responses = [first[pid] for pid in prompts["prompt_id"]]
+    result = revise(generator, prompts, responses, rounds)
+    return {
+        f"eval/{benchmark}/revise/round_{int(acc['round'])}/{name}": float(acc[name])
+        for acc in result.accuracy
+        for name in ("ila", "cla", "revised")
+    }
 
 
 @task(name="log-evaluation", cache_policy=STAGE_TASK["cache_policy"], persist_result=False)

@@ -207,3 +207,42 @@ def test_prefect_replay_artifact_has_herl_columns(herl_run):
             assert row["guided_reward"] == pytest.approx(ref["guided_reward"], abs=1e-4)
             assert row["bonus"] == pytest.approx(ref["bonus"], abs=1e-6)
             assert row["used"] == ref["used"]
+
+
+# ------------------------------------------------------------------------------ eval --revise-rounds
+
+
+def test_eval_revise_rounds_reports_accuracy_per_round(tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    tiny = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
+    out = tmp_path / "eval.parquet"
+    args = ["eval", "base", "--config", str(tiny), "--out", str(out), "--no-track"]
+    result = CliRunner().invoke(app, [*args, "--revise-rounds", "2"])
+    assert result.exit_code == 0, result.output
+    table = pl.read_parquet(out)
+    passed = [all(v) for v in table["strict"].to_list()]
+    failed = len(passed) - sum(passed)
+    assert failed > 0  # a random model: something to revise
+    lines = [line.split() for line in result.output.splitlines() if "revision round" in line]
+    assert [int(parts[2].rstrip(":")) for parts in lines] == [0, 1, 2]
+    ila = [float(parts[4]) for parts in lines]
+    revised = [int(parts[8]) for parts in lines]
+    # Round 0 = the greedy answers as scored by eval; round 1 revises every failed one.
+    assert ila[0] == pytest.approx(sum(passed) / len(passed), abs=1e-4)
+    assert revised[:2] == [0, failed]
+    # A fully correct answer is carried over unchanged, so ILA never drops between rounds.
+    assert ila == sorted(ila)
+    assert revised[2] <= revised[1]
+
+
+def test_eval_revise_rounds_rejects_negative():
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, ["eval", "base", "--revise-rounds", "-1"])
+    assert result.exit_code != 0
+    assert "--revise-rounds" in result.output
