@@ -552,17 +552,19 @@ def report(scale: str, results: Path, markdown: Path | None, command: str) -> st
     # The default results file's plot is the one BENCHMARKS.md shows; others go beside theirs.
     default = results.resolve() == (RESULTS / f"learning_{scale}.jsonl").resolve()
     png = ROOT / "benchmarks" / f"learning_{scale}.png" if default else results.with_suffix(".png")
-    plot(arms, png, f"Learning benchmark, {scale}")
+    if arms:
+        plot(arms, png, f"Learning benchmark, {scale}")
     text = (
         f"### {scale}\n\n"
         f"Command{'s' if len(commands) > 1 else ''}: "
         + "; ".join(f"`{c}`" for c in commands)
         + " (table and plot again: `.venv/bin/python benchmarks/learning.py "
         f"--scale {scale} --report`). Results: `{_shown(results)}`.\n\n"
-        f"{table(arms)}\n\n"
-        f"{paired_table(arms)}\n\n"
-        f"![learning {scale}]({_shown(png)})\n"
     )
+    if arms:
+        text += f"{table(arms)}\n\n{paired_table(arms)}\n\n![learning {scale}]({_shown(png)})\n"
+    else:
+        text += "No run has passed its start point yet.\n"
     # A written reading of the numbers, kept beside the results (the table is regenerated).
     notes = results.with_name(f"{results.stem}_notes.md")
     if notes.exists():
