@@ -59,7 +59,13 @@ from hir_core.engines.generation import (
 )
 from hir_core.engines.training import TrainingEngine
 from hir_core.hindsight import run_hindsight
-from hir_core.metrics import rollout_metrics, signal_fraction, signal_fraction_without_hindsight
+from hir_core.metrics import (
+    herl_metrics,
+    hindsight_token_fraction,
+    rollout_metrics,
+    signal_fraction,
+    signal_fraction_without_hindsight,
+)
 from hir_core.models import ModelConfig, load_model, resolve_folder
 from hir_core.rewards import score_verdicts
 from hir_core.rundir import stage_seed
@@ -335,7 +341,16 @@ def hindsight(
             progress=iteration / cfg.iterations,
             **kwargs,
         )
-    return replays, _hindsight_metrics(stats, replays, time.perf_counter() - start)
+    metrics = _hindsight_metrics(stats, replays, time.perf_counter() - start)
+    if uses_herl(cfg):
+        # The rates and means of issue 7 (trigger rate, guided success, bonus, extra time).
+        metrics.update(herl_metrics(stats, replays))
+    return replays, metrics
+
+
+def uses_herl(cfg: PipelineConfig) -> bool:
+    """Whether the configured strategy runs HeRL's guided pass (``herl`` or ``hir+herl``)."""
+    return "herl" in cfg.hindsight.strategy
 
 
 # Stats of run_hindsight -> metric names (those of hir_core.metrics.hindsight_metrics).
@@ -401,7 +416,11 @@ def build_batch(
     ref = gather_logprobs(batch, scorer(engine.ref_logprobs))
     logprob_s = time.perf_counter() - start
     batch = compute_advantages(batch, old, ref, cfg.advantages)
-    return batch, _batch_metrics(batch, rollouts, verdicts, old, ref, logprob_s)
+    metrics = _batch_metrics(batch, rollouts, verdicts, old, ref, logprob_s)
+    if uses_herl(cfg):
+        # Share of the trained tokens that come from guided revisions (shaped loss, no clip).
+        metrics["herl/hindsight_token_fraction"] = hindsight_token_fraction(batch)
+    return batch, metrics
 
 
 def _batch_metrics(

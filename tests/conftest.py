@@ -17,7 +17,7 @@ os.environ.setdefault("HIR_CACHE_DIR", str(_CACHE / "hir"))
 # meanwhile (Prefect's console handler, on a flow's first log line) keeps the closed buffer, and
 # a later flow's log line would then fail the test. Tests must not fail on a log line that
 # cannot be printed: the stdlib switch for exactly that.
-import logging  # noqa: E402
+import logging
 
 logging.raiseExceptions = False
 os.environ.setdefault("DS_BUILD_OPS", "0")
@@ -27,7 +27,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 
 # One real Prefect test server per pytest session (~10 s to start), for the tests that ask for
 # it: flows run against a temporary sqlite database, never the user's Prefect home.
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture(scope="session")

@@ -200,6 +200,7 @@ def test_prefect_artifacts_per_iteration(hir_run):
         ]
         ila = Manifest.load(rundir).stage(k, "verdicts")["metrics"]["ila"]
         assert f"| ILA (originals) | {ila:.4g} |" in by_key[keys[1]].data
+        assert "HeRL" not in by_key[keys[1]].data  # strategy hir: no HeRL lines
 
 
 # ------------------------------------------------------------------------------ resume
@@ -211,7 +212,9 @@ def test_rerun_of_a_finished_run_is_a_noop(hir_run, base):
     before = (hir_run / "manifest.json").read_text()
     run_id = json.loads((hir_run / "mlflow.json").read_text())["run_id"]
     summary = train(
-        config=str(TINY), run_dir=str(hir_run), overrides=overrides("hir", mlflow_uri(hir_run.parent))
+        config=str(TINY),
+        run_dir=str(hir_run),
+        overrides=overrides("hir", mlflow_uri(hir_run.parent)),
     )
     assert (hir_run / "manifest.json").read_text() == before
     assert summary["mlflow_run_id"] == run_id

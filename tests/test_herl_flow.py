@@ -139,6 +139,39 @@ def test_herl_stats_reach_manifest_and_mlflow(herl_run, herl_base):
             assert m.value == pytest.approx(manifest.stage(m.step, stage)["metrics"][key])
 
 
+def test_herl_rates_recomputed_from_tables(herl_run):
+    """Issue 7's per-iteration metrics, recomputed here from the Parquet tables."""
+    from tasks.report import iteration_metrics, summary_markdown
+
+    _, run = herl_run
+    manifest = Manifest.load(RunDir(run))
+    for k in range(ITERATIONS):
+        t = _tables(run, k)
+        herl = t["replays"].filter(pl.col("strategy") == "herl")
+        best = t["verdicts"].group_by("prompt_id").agg(pl.col("reward").max().alias("best"))
+        best_of = dict(zip(best["prompt_id"], best["best"]))
+        metrics = manifest.stage(k, "replays")["metrics"]
+        triggered = sum(b < 1 - 1e-6 for b in best_of.values())
+        assert metrics["herl/trigger_rate"] == pytest.approx(triggered / len(best_of))
+        beat = sum(
+            r["guided_reward"] > best_of[r["prompt_id"]] + 1e-6 for r in herl.iter_rows(named=True)
+        )
+        assert metrics["herl/guided_success_rate"] == pytest.approx(beat / herl.height)
+        assert metrics["herl/guided"] == herl.height
+        assert metrics["herl/bonus_mean"] == pytest.approx(herl["bonus"].mean(), abs=1e-7)
+        assert metrics["herl/generation_s"] > 0
+        batch = t["batch"]
+        lengths = batch["response_token_ids"].list.len()
+        fraction = lengths.filter(batch["is_hindsight"]).sum() / lengths.sum()
+        batch_metrics = manifest.stage(k, "batch")["metrics"]
+        assert batch_metrics["herl/hindsight_token_fraction"] == pytest.approx(fraction)
+        assert 0 < fraction < 1
+        # The iteration's markdown summary carries the HeRL lines.
+        text = summary_markdown("run", k, iteration_metrics(manifest, k))
+        assert "| HeRL trigger rate (groups with best reward < 1) |" in text
+        assert "| HeRL share of trained tokens |" in text
+
+
 def test_config_override_loaded():
     # The override reaches the config (guards the SHORT string against a renamed field).
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml", [SHORT])
