@@ -18,7 +18,12 @@ from _tiny_model import build_tiny
 from safetensors.torch import load_file
 
 from hir_core.engines.generation import GenerationConfig, TransformersGenerator
-from hir_core.engines.training import TrainingConfig, TrainingEngine, compute_logprobs
+from hir_core.engines.training import (
+    OWN_PORT_ENV,
+    TrainingConfig,
+    TrainingEngine,
+    compute_logprobs,
+)
 from hir_core.losses import policy_loss
 from hir_core.models import load_model
 
@@ -289,6 +294,33 @@ def two_processes(tmp_path_factory) -> Path:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert not extensions.exists() or not any(extensions.iterdir()), "an op was compiled"
     return out
+
+
+def test_subprocess_inheriting_our_group_env_makes_its_own(tmp_path):
+    """A child of a process that made its own one-process group inherits RANK, MASTER_PORT...
+    but not the port itself (the parent's store holds it): it must make a group of its own
+    instead of failing with "address already in use"."""
+    _engine()  # this process now holds a one-process group on MASTER_PORT
+    port = os.environ["MASTER_PORT"]
+    assert os.environ[OWN_PORT_ENV] == port
+    code = (
+        "import os, torch.distributed as dist\n"
+        "from hir_core.engines.training import init_distributed\n"
+        "init_distributed()\n"
+        "print(dist.get_world_size(), os.environ['MASTER_PORT'])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    world_size, child_port = done.stdout.split()[-2:]
+    assert world_size == "1" and child_port != port
 
 
 @pytest.mark.parametrize("zero_stage", [0, 2])

@@ -131,6 +131,10 @@ class _ClippingAdamW(torch.optim.AdamW):
         return super().step(closure)
 
 
+# Set to MASTER_PORT when init_distributed made a one-process group itself (no launcher).
+OWN_PORT_ENV = "HIR_OWN_MASTER_PORT"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -146,14 +150,18 @@ def init_distributed() -> None:
         _skip_shared_memory_comm_op()
     if dist.is_initialized():
         return
-    for key, value in (
-        ("RANK", "0"),
-        ("LOCAL_RANK", "0"),
-        ("WORLD_SIZE", "1"),
-        ("MASTER_ADDR", "127.0.0.1"),
-    ):
-        os.environ.setdefault(key, value)
-    os.environ.setdefault("MASTER_PORT", str(_free_port()))
+    # A launcher (torchrun, deepspeed) sets MASTER_PORT. Ours is marked with OWN_PORT_ENV: a
+    # subprocess inheriting it is not a rank of our group (the port is taken by the parent),
+    # so it makes its own one-process group on a fresh port.
+    launched = "MASTER_PORT" in os.environ and os.environ["MASTER_PORT"] != os.environ.get(
+        OWN_PORT_ENV
+    )
+    if not launched:
+        port = str(_free_port())
+        os.environ.update(
+            RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=port
+        )
+        os.environ[OWN_PORT_ENV] = port
     deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
 
 
