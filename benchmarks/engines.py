@@ -36,11 +36,11 @@ GEN_PROMPTS = 8
 GEN_N = 4
 GEN_NEW_TOKENS = 64
 # Training workload: 16 samples x 256 tokens (64 prompt + 192 response); one step = 2
-# mini-batches of 8 (METHOD.md), micro-batches of 4.
+# mini-batches of 8 (METHOD.md), micro-batches of 2 (peak memory: BENCHMARKS.md, Engines).
 TRAIN_ROWS = 16
 TRAIN_PROMPT = 64
 TRAIN_RESPONSE = 192
-TRAIN_MICRO = 4
+TRAIN_MICRO = 2
 
 # Instruction-style prompts, fixed (the vLLM worker's venv has no data stack).
 _TASKS = [
@@ -259,7 +259,7 @@ def _plain_step(model, cfg):
                     0,
                 )
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16 is True):
-                    logp = token_logprobs(model, ids, attn)
+                    logp = token_logprobs(model, ids, attn, mask)
                 cols = {}
                 for c in ("advantages", "old_logprobs", "ref_logprobs"):
                     cols[c] = torch.zeros(mask.shape)

@@ -183,6 +183,22 @@ def test_bf16_old_logprobs_match_the_step(batch):
     assert abs(metrics["kl"]) < gap / 10
 
 
+def test_bf16_reference_stores_linear_weights_in_bf16_with_identical_logprobs(batch):
+    """Under bf16 autocast the reference keeps its Linear weights in bf16 (half the memory)
+    and still gives exactly the policy's log-probs before the policy moves."""
+    engine = _engine(bf16=True)
+    linears = [m for m in engine.reference.modules() if isinstance(m, torch.nn.Linear)]
+    assert any(m.weight.dtype == torch.bfloat16 for m in linears)
+    embeddings = [m for m in engine.reference.modules() if isinstance(m, torch.nn.Embedding)]
+    assert all(m.weight.dtype == torch.float32 for m in embeddings)
+    prompts = batch["prompt_token_ids"].to_list()
+    responses = batch["response_token_ids"].to_list()
+    ref = engine.ref_logprobs(prompts, responses)
+    for got, want in zip(ref, engine.policy_logprobs(prompts, responses)):
+        np.testing.assert_array_equal(got, want)
+    assert all(p.dtype == torch.float32 for p in engine.model.parameters())
+
+
 def test_reference_is_frozen_and_policy_logprobs_move(batch):
     engine = _engine()
     prompts = batch["prompt_token_ids"].to_list()

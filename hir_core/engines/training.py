@@ -14,9 +14,11 @@ several processes (NCCL on GPU). Every rank receives the full batch table and ta
 from __future__ import annotations
 
 import copy
+import ctypes
 import json
 import os
 import socket
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,6 +58,12 @@ class TrainingConfig(BaseModel):
         4, ge=1, description="Sequences per forward/backward on one rank (memory, not maths)."
     )
     epochs: int = Field(1, ge=1, description="Passes over the batch per step (paper: 1).")
+    cpu_return_freed_memory: bool = Field(
+        True,
+        description="On Linux CPU runs, pin glibc's mmap threshold at 128 KiB so that freed "
+        "tensors go back to the OS (process-wide). Without it a SmolLM2 step's peak RSS was "
+        "~1 GiB higher (BENCHMARKS.md, Engines).",
+    )
     bf16: Literal["auto"] | bool = Field(
         "auto",
         description="bf16 autocast over fp32 master weights; 'auto': where the hardware has it.",
@@ -131,6 +139,41 @@ class _ClippingAdamW(torch.optim.AdamW):
         return super().step(closure)
 
 
+def _store_linear_weights_in_bf16(model: torch.nn.Module) -> None:
+    """Keep a frozen model's Linear weights in bf16, for use under bf16 autocast only.
+
+    Autocast runs every Linear in bf16 and casts an fp32 weight down first: a weight stored
+    in bf16 gives bit-identical outputs at half the memory (SmolLM2's reference: ~0.2 GiB
+    less). Embeddings, norms and any Linear sharing its weight with an embedding (a tied
+    output head) stay fp32: autocast does not cast those, so their dtype would change the
+    results.
+    """
+    embedding_weights = {
+        m.weight.data_ptr() for m in model.modules() if isinstance(m, torch.nn.Embedding)
+    }
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear) and (
+            module.weight.data_ptr() not in embedding_weights
+        ):
+            module.to(torch.bfloat16)
+
+
+def return_freed_memory_to_os() -> bool:
+    """Pin glibc malloc's mmap threshold (128 KiB): big blocks are then mmap-ed and unmapped
+    on free. By default glibc raises the threshold after each big free and serves later big
+    tensors from its heap, which it keeps: across a training step's micro-batches (graphs of
+    hundreds of MiB freed and re-made) the resident set grew ~1 GiB above what was live.
+    Returns whether it was applied (glibc only)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_mmap_threshold = -3  # from malloc.h
+    return bool(libc.mallopt(m_mmap_threshold, 128 * 1024))
+
+
 # Set to MASTER_PORT when init_distributed made a one-process group itself (no launcher).
 OWN_PORT_ENV = "HIR_OWN_MASTER_PORT"
 
@@ -204,6 +247,8 @@ class TrainingEngine:
             else 0
         )
         init_distributed()
+        if self.cfg.cpu_return_freed_memory and not torch.cuda.is_available():
+            return_freed_memory_to_os()
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.bf16 = bf16_available() if self.cfg.bf16 == "auto" else self.cfg.bf16
 
@@ -219,7 +264,12 @@ class TrainingEngine:
             model=model, optimizer=optimizer, config=self._deepspeed_config()
         )
         self.device = self.engine.device
+        # The response-only, chunked output head (hir_core.engines.logprobs.token_logprobs)
+        # saves most of a step's logit memory; ZeRO-3 needs the engine's own forward.
+        self._chunked_head = self.cfg.zero_stage != 3
         self.reference.to(self.device)
+        if self.bf16:
+            _store_linear_weights_in_bf16(self.reference)
         self.steps = 0
 
     def _deepspeed_config(self) -> dict:
@@ -266,7 +316,12 @@ class TrainingEngine:
         try:
             with self._autocast():
                 return compute_logprobs(
-                    model, prompt_ids, response_ids, self.cfg.micro_batch_size, self.pad_id
+                    model,
+                    prompt_ids,
+                    response_ids,
+                    self.cfg.micro_batch_size,
+                    self.pad_id,
+                    chunked_head=self._chunked_head,
                 )
         finally:
             self.engine.module.train(was_training)
@@ -347,7 +402,9 @@ class TrainingEngine:
             self.device,
         )
         with self._autocast():
-            logprobs = token_logprobs(self.engine, input_ids, attention_mask)
+            logprobs = token_logprobs(
+                self.engine, input_ids, attention_mask, response_mask, self._chunked_head
+            )
         per_token = {name: self._scatter(rows, name, response_mask) for name in _TOKEN_COLUMNS}
         is_replay = torch.tensor([r["is_replay"] for r in rows], device=self.device)
         replay_eps = cfg.replay_clip_eps if cfg.replay_clip_eps is not None else cfg.clip_eps
