@@ -173,6 +173,49 @@ def test_eos_ends_a_sample_and_is_kept(tiny):
     assert len(s.logprobs) == end
 
 
+def _with_extra_eos(model, tok, token_id: int):
+    model.generation_config.eos_token_id = [tok.eos_token_id, token_id]
+
+
+def test_rows_that_end_early_leave_the_batch_without_changing_the_others(tiny):
+    """Rows ending at different steps are dropped from the batch and its KV cache; the rows
+    still running decode exactly as in a batch where nobody ended."""
+    model, tok = tiny
+    free = _generate(tiny, n=1, temperature=0.0, max_new_tokens=12, batch_size=3)
+    # An extra end token taken from the first response: some rows end early, others not.
+    marker = free[0][0].response_token_ids[2]
+    free_sampled = _generate(tiny, n=3, max_new_tokens=16, batch_size=9)
+    _with_extra_eos(model, tok, marker)
+    try:
+        out = _generate(tiny, n=1, temperature=0.0, max_new_tokens=12, batch_size=3)
+        # Same seed: the first sample draws the same tokens until a row ends, so an end
+        # token taken from its 4th position ends it by then.
+        _with_extra_eos(model, tok, free_sampled[0][0].response_token_ids[3])
+        sampled = _generate(tiny, n=3, max_new_tokens=16, batch_size=9)
+    finally:
+        model.generation_config.eos_token_id = tok.eos_token_id
+    lengths = []
+    for group, ref in zip(out, free):
+        full = ref[0].response_token_ids
+        end = full.index(marker) + 1 if marker in full else len(full)
+        assert group[0].response_token_ids == full[:end]
+        np.testing.assert_allclose(group[0].logprobs, ref[0].logprobs[:end], atol=1e-4)
+        lengths.append(end)
+    assert len(set(lengths)) > 1  # rows really ended at different steps
+    # Sampling: the log-probs of rows decoded after others left match teacher forcing.
+    flat = [s for group in sampled for s in group]
+    assert len({len(s.response_token_ids) for s in flat}) > 1
+    recomputed = compute_logprobs(
+        model,
+        [s.prompt_token_ids for s in flat],
+        [s.response_token_ids for s in flat],
+        micro_batch_size=4,
+        pad_id=tok.pad_token_id,
+    )
+    for s, ref in zip(flat, recomputed):
+        np.testing.assert_allclose(s.logprobs, ref, atol=1e-3)
+
+
 def test_cut_at_stop():
     assert cut_at_stop("abc STOP def END", ["END", "STOP"]) == ("abc ", True)
     assert cut_at_stop("abc", ["x"]) == ("abc", False)

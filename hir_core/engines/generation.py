@@ -201,11 +201,18 @@ class TransformersGenerator:
 
         cache = DynamicCache(config=self.model.config)
         position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-        tokens, logprobs, entropies = [], [], []
-        lengths = torch.zeros(len(batch), dtype=torch.long)  # response length, 0 = running
-        stopped = torch.zeros(len(batch), dtype=torch.bool)
+        n, limit = len(batch), self.cfg.max_new_tokens
+        token_matrix = torch.full((n, limit), self.pad_id, dtype=torch.long)
+        logprob_matrix = torch.zeros((n, limit))
+        entropy_matrix = torch.zeros((n, limit))
+        lengths = torch.full((n,), limit, dtype=torch.long)  # response length per row
+        stopped = torch.zeros(n, dtype=torch.bool)
+        # Rows still decoding (indices into the batch). A finished row leaves the batch and
+        # the KV cache: HF generate keeps computing it until the longest row ends, which
+        # costs the most where lengths vary (evaluation at hundreds of tokens).
+        active = torch.arange(n)
         next_input = input_ids
-        for step in range(self.cfg.max_new_tokens):
+        for step in range(limit):
             out = self.model(
                 input_ids=next_input,
                 attention_mask=attention_mask,
@@ -217,25 +224,26 @@ class TransformersGenerator:
             logits = out.logits[:, -1].float()
             token = self._sample(logits, generator)
             logp_all = torch.log_softmax(logits, dim=-1)
-            logprobs.append(logp_all.gather(-1, token[:, None]).squeeze(-1).cpu())
-            entropies.append((-(logp_all.exp() * logp_all).sum(-1)).cpu())
-            tokens.append(token.cpu())
-            running = lengths == 0
-            ended = torch.isin(token, eos).cpu() | self._hit_stop_string(tokens, running)
-            lengths[running & ended] = step + 1
-            stopped |= running & ended
-            if bool((lengths > 0).all()):
+            token_matrix[active, step] = token.cpu()
+            logprob_matrix[active, step] = logp_all.gather(-1, token[:, None]).squeeze(-1).cpu()
+            entropy_matrix[active, step] = (-(logp_all.exp() * logp_all).sum(-1)).cpu()
+            ended = torch.isin(token, eos).cpu() | self._hit_stop_string(token_matrix, active, step)
+            lengths[active[ended]] = step + 1
+            stopped[active[ended]] = True
+            if bool(ended.all()):
                 break
+            keep = torch.nonzero(~ended).flatten()
+            if len(keep) < len(active):
+                active = active[keep]
+                keep_on_device = keep.to(device)
+                cache.batch_select_indices(keep_on_device)
+                token, attention_mask = token[keep_on_device], attention_mask[keep_on_device]
+                position_ids = position_ids[keep_on_device]
             next_input = token[:, None]
             attention_mask = torch.cat(
-                [attention_mask, attention_mask.new_ones(len(batch), 1)], dim=1
+                [attention_mask, attention_mask.new_ones(len(active), 1)], dim=1
             )
             position_ids = position_ids[:, -1:] + 1
-        steps = len(tokens)
-        lengths[lengths == 0] = steps
-        token_matrix = torch.stack(tokens, 1)
-        logprob_matrix = torch.stack(logprobs, 1)
-        entropy_matrix = torch.stack(entropies, 1)
         return [
             self._sample_record(
                 batch[row],
@@ -254,16 +262,20 @@ class TransformersGenerator:
         probs = torch.softmax(top_p_filter(logits / self.cfg.temperature, self.cfg.top_p), dim=-1)
         return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
-    def _hit_stop_string(self, tokens: list[torch.Tensor], running: torch.Tensor) -> torch.Tensor:
-        hit = torch.zeros_like(running)
+    def _hit_stop_string(
+        self, token_matrix: torch.Tensor, active: torch.Tensor, step: int
+    ) -> torch.Tensor:
+        """Per active row: whether its response so far (``token_matrix[row, : step + 1]``)
+        ends in a stop string."""
+        hit = torch.zeros(len(active), dtype=torch.bool)
         if not self.cfg.stop:
             return hit
         # A stop string of L characters spans at most 4L byte-level tokens: decode only that tail.
         window = 4 * max(len(s) for s in self.cfg.stop) + 4
-        recent = torch.stack(tokens[-window:], 1)
-        for row in torch.nonzero(running).flatten().tolist():
-            text = self.tokenizer.decode(recent[row].tolist(), skip_special_tokens=True)
-            hit[row] = cut_at_stop(text, self.cfg.stop)[1]
+        recent = token_matrix[active, max(0, step + 1 - window) : step + 1]
+        for i, ids in enumerate(recent.tolist()):
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            hit[i] = cut_at_stop(text, self.cfg.stop)[1]
         return hit
 
     def _sample_record(
