@@ -445,31 +445,26 @@ def _section(gen_rows: list[dict], train: dict, train_spec: str, opts) -> str:
             ),
             "|---|---|---|---|---|---|---|",
         ]
-        for bf16 in (False, True):
-            t, d = train[("torch", bf16)], train[("deepspeed", bf16)]
-            ratio = (
-                f"{d['tokens_per_s'] / t['tokens_per_s']:.2f}"
-                if "error" not in t and "error" not in d
-                else "-"
-            )
-            lines.append(
-                f"| {'bf16 autocast' if bf16 else 'fp32'} | {_fmt(t)} | {_fmt(d)} | {ratio} "
-                f"| {_fmt(t, 'peak_rss_gib', 2)} GiB | {_fmt(d, 'peak_rss_gib', 2)} GiB "
-                f"| {_loads([t, d])} |"
-            )
-        if "deepspeed-free-memory" in train:
-            t, d = train[("torch", True)], train["deepspeed-free-memory"]
-            ratio = (
-                f"{d['tokens_per_s'] / t['tokens_per_s']:.2f}"
-                if "error" not in t and "error" not in d
-                else "-"
-            )
-            lines.append(
-                f"| bf16 autocast, `training.cpu_return_freed_memory=true` | {_fmt(t)} | "
-                f"{_fmt(d)} | {ratio} | {_fmt(t, 'peak_rss_gib', 2)} GiB "
-                f"| {_fmt(d, 'peak_rss_gib', 2)} GiB | {_loads([t, d])} |"
-            )
+        rows = [("fp32", ("deepspeed", False)), ("bf16 autocast", ("deepspeed", True))]
+        rows.append(
+            ("bf16 autocast, `training.cpu_return_freed_memory=true`", "deepspeed-free-memory")
+        )
+        for label, key in rows:
+            if key in train:
+                bf16 = key != ("deepspeed", False)
+                lines.append(_train_row(label, train[("torch", bf16)], train[key]))
     return "\n".join(lines) + "\n"
+
+
+def _train_row(label: str, torch_run: dict, engine_run: dict) -> str:
+    """One training-table row: the plain loop against the engine."""
+    t, d = torch_run, engine_run
+    ok = "error" not in t and "error" not in d
+    ratio = f"{d['tokens_per_s'] / t['tokens_per_s']:.2f}" if ok else "-"
+    return (
+        f"| {label} | {_fmt(t)} | {_fmt(d)} | {ratio} | {_fmt(t, 'peak_rss_gib', 2)} GiB "
+        f"| {_fmt(d, 'peak_rss_gib', 2)} GiB | {_loads([t, d])} |"
+    )
 
 
 def _write_section(path: Path, section: str) -> None:

@@ -86,19 +86,23 @@ def test_greedy_matches_hf_generate(tiny):
         assert hf[0, len(s.prompt_token_ids) :].tolist() == s.response_token_ids
 
 
+def _assert_logprobs_match_teacher_forcing(model, tok, samples) -> None:
+    recomputed = compute_logprobs(
+        model,
+        [s.prompt_token_ids for s in samples],
+        [s.response_token_ids for s in samples],
+        micro_batch_size=4,
+        pad_id=tok.pad_token_id,
+    )
+    for s, ref in zip(samples, recomputed):
+        np.testing.assert_allclose(s.logprobs, ref, atol=1e-3)
+
+
 def test_sampled_logprobs_and_entropy_match_teacher_forcing(tiny):
     model, tok = tiny
     out = _generate(tiny, n=3, max_new_tokens=16)
     flat = [s for group in out for s in group]
-    recomputed = compute_logprobs(
-        model,
-        [s.prompt_token_ids for s in flat],
-        [s.response_token_ids for s in flat],
-        micro_batch_size=4,
-        pad_id=tok.pad_token_id,
-    )
-    for s, ref in zip(flat, recomputed):
-        np.testing.assert_allclose(s.logprobs, ref, atol=1e-3)
+    _assert_logprobs_match_teacher_forcing(model, tok, flat)
     # Entropy: a plain numpy computation over the full next-token distributions.
     s = flat[0]
     with torch.no_grad():
@@ -205,15 +209,7 @@ def test_rows_that_end_early_leave_the_batch_without_changing_the_others(tiny):
     # Sampling: the log-probs of rows decoded after others left match teacher forcing.
     flat = [s for group in sampled for s in group]
     assert len({len(s.response_token_ids) for s in flat}) > 1
-    recomputed = compute_logprobs(
-        model,
-        [s.prompt_token_ids for s in flat],
-        [s.response_token_ids for s in flat],
-        micro_batch_size=4,
-        pad_id=tok.pad_token_id,
-    )
-    for s, ref in zip(flat, recomputed):
-        np.testing.assert_allclose(s.logprobs, ref, atol=1e-3)
+    _assert_logprobs_match_teacher_forcing(model, tok, flat)
 
 
 def test_cut_at_stop():

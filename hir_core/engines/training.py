@@ -217,7 +217,6 @@ def _skip_shared_memory_comm_op() -> None:
     machine (several under load), needs a compiler, and processes sharing one
     TORCH_EXTENSIONS_DIR with different build settings rebuild it in turn.
     """
-    import sys
 
     import deepspeed.comm.torch  # noqa: F401  (the module; the attribute is torch itself)
 
