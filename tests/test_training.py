@@ -214,6 +214,50 @@ def test_reference_is_frozen_and_policy_logprobs_move(batch):
 
 
 @pytest.mark.parametrize("bf16", [False, True])
+def test_offloaded_reference_gives_identical_logprobs_and_holds_no_weights(batch, bf16):
+    """reference_offload parks the reference's weights in a file between passes: its
+    log-probs are bit-identical to a resident reference's, before and after the policy
+    moves, the module holds only meta tensors outside a pass, and the file goes with the
+    engine."""
+    import gc
+
+    prompts = batch["prompt_token_ids"].to_list()
+    responses = batch["response_token_ids"].to_list()
+    resident = _engine(bf16=bf16, reference_offload=False)
+    offloaded = _engine(bf16=bf16, reference_offload=True)
+    assert resident._parked_reference is None
+    parked = offloaded._parked_reference
+    assert parked.parked and all(p.is_meta for p in offloaded.reference.parameters())
+    # Shapes and dtypes (bf16 Linear weights included) survive parking.
+    assert [(p.shape, p.dtype) for p in offloaded.reference.parameters()] == [
+        (p.shape, p.dtype) for p in resident.reference.parameters()
+    ]
+    for engine in (resident, offloaded):
+        engine.step(batch)
+    for got, want in zip(
+        offloaded.ref_logprobs(prompts, responses), resident.ref_logprobs(prompts, responses)
+    ):
+        np.testing.assert_array_equal(got, want)
+    assert parked.parked  # parked again after the pass
+    with offloaded.reference_model() as reference:
+        assert not any(p.is_meta for p in reference.parameters())
+        # The tied output head is the embedding again, one Parameter.
+        assert reference.get_output_embeddings().weight is reference.get_input_embeddings().weight
+    # The policy's update did not depend on where the reference lived.
+    for (name, a), b in zip(resident.model.named_parameters(), offloaded.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+    folder = parked.folder
+    assert (folder / parked.FILE).is_file()
+    del offloaded, parked, engine
+    gc.collect()
+    assert not folder.exists()
+
+
+def test_reference_offload_auto_is_on_for_cpu():
+    assert _engine()._parked_reference is not None
+
+
+@pytest.mark.parametrize("bf16", [False, True])
 def test_resume_is_bit_exact(batch, tmp_path, bf16):
     straight = _engine(bf16=bf16)
     for _ in range(3):

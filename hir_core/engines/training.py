@@ -13,14 +13,18 @@ several processes (NCCL on GPU). Every rank receives the full batch table and ta
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import ctypes
 import json
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+import weakref
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -68,6 +72,15 @@ class TrainingConfig(BaseModel):
     bf16: Literal["auto"] | bool = Field(
         "auto",
         description="bf16 autocast over fp32 master weights; 'auto': where the hardware has it.",
+    )
+    reference_offload: Literal["auto"] | bool = Field(
+        "auto",
+        description="Keep the frozen reference model's weights in a file between reference "
+        "log-prob passes (memory-mapped while a pass runs) instead of in memory, so the "
+        "training step runs without them: SmolLM2's 16x256 step peaks 0.3 GiB lower "
+        "(BENCHMARKS.md, Engines). 'auto': on for CPU training, where the reference competes "
+        "with the step for host memory; off on GPU. The file (the reference's size) lives in "
+        "a temporary folder under TMPDIR, removed with the engine.",
     )
     clip_eps: float = Field(0.2, gt=0.0, description="PPO clip range (paper: 0.2).")
     dual_clip: float | None = Field(
@@ -157,6 +170,75 @@ def _store_linear_weights_in_bf16(model: torch.nn.Module) -> None:
             module.weight.data_ptr() not in embedding_weights
         ):
             module.to(torch.bfloat16)
+
+
+class ParkedWeights:
+    """A frozen model whose parameters live in a file between uses.
+
+    ``park`` writes the parameters (tied ones once: torch.save keeps shared storage) and
+    leaves meta tensors of the same shape and dtype in their place; ``loaded()`` memory-maps
+    the file for the duration of a ``with`` block and parks them again after. Between uses
+    the weights cost no memory; inside a block the pages come from the page cache (the file
+    was just written or read), so a load costs a few page faults, not a copy. Buffers (e.g.
+    rotary tables) are small and stay in memory.
+    """
+
+    FILE = "weights.pt"
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, prefix: str = "hir-"):
+        self.model = model
+        self.device = device
+        self.folder = Path(tempfile.mkdtemp(prefix=prefix))
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self.folder, ignore_errors=True)
+        # One entry per parameter, with every (module, attribute) holding it: tied weights
+        # (an output head sharing the embedding) stay one Parameter when put back.
+        self._holders: dict[str, list[tuple[torch.nn.Module, str]]] = {}
+        first_name: dict[int, str] = {}
+        for module_name, module in model.named_modules(remove_duplicate=False):
+            for name, param in module._parameters.items():
+                if param is not None:
+                    key = first_name.setdefault(
+                        id(param), f"{module_name}.{name}" if module_name else name
+                    )
+                    self._holders.setdefault(key, []).append((module, name))
+        state = {key: self._get(key).detach() for key in self._holders}
+        partial = self.folder / f"{self.FILE}.partial"
+        torch.save(state, partial)
+        partial.rename(self.folder / self.FILE)
+        del state
+        self._park()
+
+    def _get(self, key: str) -> torch.nn.Parameter:
+        module, name = self._holders[key][0]
+        return module._parameters[name]
+
+    @property
+    def parked(self) -> bool:
+        return all(self._get(key).is_meta for key in self._holders)
+
+    def _set(self, tensors: dict[str, torch.Tensor]) -> None:
+        for key, holders in self._holders.items():
+            param = torch.nn.Parameter(tensors[key], requires_grad=False)
+            for module, name in holders:
+                module._parameters[name] = param
+
+    def _park(self) -> None:
+        self._set({key: torch.empty_like(self._get(key), device="meta") for key in self._holders})
+
+    @contextlib.contextmanager
+    def loaded(self) -> Iterator[torch.nn.Module]:
+        state = torch.load(self.folder / self.FILE, mmap=True, weights_only=True)
+        if self.device.type != "cpu":
+            state = {key: tensor.to(self.device) for key, tensor in state.items()}
+        self._set(state)
+        del state
+        try:
+            yield self.model
+        finally:
+            self._park()
+
+    def close(self) -> None:
+        self._cleanup()
 
 
 def return_freed_memory_to_os() -> bool:
@@ -274,6 +356,12 @@ class TrainingEngine:
         self.reference.to(self.device)
         if self.bf16:
             _store_linear_weights_in_bf16(self.reference)
+        offload = self.cfg.reference_offload
+        if offload == "auto":
+            offload = self.device.type == "cpu"
+        self._parked_reference = (
+            ParkedWeights(self.reference, self.device, prefix="hir-reference-") if offload else None
+        )
         self.steps = 0
 
     def _deepspeed_config(self) -> dict:
@@ -312,7 +400,18 @@ class TrainingEngine:
     ) -> list[np.ndarray]:
         """Teacher-forced log-probs under the frozen reference model, computed like
         ``policy_logprobs`` (so KL is 0 while the policy has not moved)."""
-        return self._logprobs(self.reference, prompt_ids, response_ids)
+        with self.reference_model() as reference:
+            return self._logprobs(reference, prompt_ids, response_ids)
+
+    @contextlib.contextmanager
+    def reference_model(self) -> Iterator[PreTrainedModel]:
+        """The frozen reference model with its weights in place, for a ``with`` block
+        (with ``reference_offload`` they are parked in a file outside it)."""
+        if self._parked_reference is None:
+            yield self.reference
+        else:
+            with self._parked_reference.loaded() as reference:
+                yield reference
 
     def _logprobs(self, model, prompt_ids, response_ids) -> list[np.ndarray]:
         was_training = self.engine.module.training
