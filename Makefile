@@ -25,7 +25,25 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -c constraints.txt -e '.[dev]'
 	$(PIP) install -q --no-deps $(NODEPS)
+	$(MAKE) --no-print-directory tcmalloc
 	touch $@
+
+# tcmalloc for CPU runs (hir_core/allocator.py: the `hir` command re-executes under it):
+# Debian's libtcmalloc-minimal4 unpacked into the venv, no root needed. Where apt is missing
+# or the download fails, runs use the system allocator (slower; `hir info` shows which).
+TCMALLOC := $(VENV)/lib/libtcmalloc_minimal.so.4
+.PHONY: tcmalloc
+tcmalloc:
+	@if [ -f $(TCMALLOC) ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then \
+	  echo "tcmalloc: no apt-get/dpkg-deb here; using the system allocator"; exit 0; fi; \
+	tmp=$$(mktemp -d); \
+	if (cd $$tmp && apt-get download -q libtcmalloc-minimal4 >/dev/null 2>&1) \
+	   && dpkg-deb -x $$tmp/libtcmalloc-minimal4_*.deb $$tmp/root \
+	   && cp -L $$tmp/root/usr/lib/*/libtcmalloc_minimal.so.4 $(TCMALLOC); then \
+	  echo "tcmalloc: $(TCMALLOC)"; \
+	else echo "tcmalloc: download failed; using the system allocator"; fi; \
+	rm -rf $$tmp
 
 install: $(VENV)/.installed
 

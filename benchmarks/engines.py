@@ -59,6 +59,12 @@ def _peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
+def _allocator() -> str:
+    """The malloc this worker runs on (its /proc/self/maps): the driver's LD_PRELOAD took."""
+    maps = Path("/proc/self/maps").read_text() if Path("/proc/self/maps").exists() else ""
+    return next((name for name in ("tcmalloc", "jemalloc") if f"lib{name}" in maps), "system")
+
+
 def _prompts() -> list[list[dict]]:
     return [[{"role": "user", "content": task}] for task in _TASKS[:GEN_PROMPTS]]
 
@@ -111,6 +117,7 @@ def work_generate(spec: str, dtype: str, backend: str, repeats: str) -> dict:
         "all_tokens_per_s": [r["tokens_per_s"] for r in runs],
         "peak_rss_gib": _peak_rss_gib(),
         "threads": torch.get_num_threads(),
+        "allocator": _allocator(),
     }
 
 
@@ -220,12 +227,18 @@ def work_train(spec: str, impl: str, bf16: str, steps: str, free_memory: str = "
         bf16=bf16 == "True",
         cpu_return_freed_memory=free_memory == "True",
     )
-    step = TrainingEngine(model, cfg, tokenizer).step if impl == "deepspeed" else None
-    if step is None:
-        step = _plain_step(model, cfg)
+    engine = TrainingEngine(model, cfg, tokenizer) if impl == "deepspeed" else None
+    step = engine.step if engine is not None else _plain_step(model, cfg)
+    prompts = batch["prompt_token_ids"].to_list()
+    responses = batch["response_token_ids"].to_list()
     step(batch)  # warm-up
     times = []
     for _ in range(int(steps)):
+        if engine is not None:
+            # As in the pipeline's batch stage: old and reference log-probs before each step
+            # (untimed), so the peak RSS covers the reference's weights being in use.
+            engine.policy_logprobs(prompts, responses)
+            engine.ref_logprobs(prompts, responses)
         start = time.perf_counter()
         step(batch)
         times.append(time.perf_counter() - start)
@@ -236,6 +249,7 @@ def work_train(spec: str, impl: str, bf16: str, steps: str, free_memory: str = "
         "tokens_per_s": tokens / min(times),
         "peak_rss_gib": _peak_rss_gib(),
         "threads": torch.get_num_threads(),
+        "allocator": _allocator(),
     }
 
 
@@ -301,9 +315,23 @@ def _wait_for_quiet(max_load: float, wait_s: float) -> float:
     return os.getloadavg()[0]
 
 
-def _run_worker(args: list[str], opts, python: str = sys.executable) -> dict:
+def _allocator_env(allocator: str) -> dict[str, str]:
+    """The environment of a worker on ``allocator``: 'tcmalloc' preloads the library the
+    ``hir`` command would (hir_core/allocator.py), 'system' preloads nothing."""
+    from hir_core.allocator import REEXEC_MARKER, find_tcmalloc
+
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", REEXEC_MARKER)}
+    if allocator == "tcmalloc":
+        env["LD_PRELOAD"] = str(find_tcmalloc())
+        env["TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD"] = str(1 << 40)
+    return env
+
+
+def _run_worker(
+    args: list[str], opts, python: str = sys.executable, allocator: str = "system"
+) -> dict:
     load = _wait_for_quiet(opts.max_load, opts.wait)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "VLLM_CPU_KVCACHE_SPACE": "2"}
+    env = {**_allocator_env(allocator), "PYTHONPATH": str(ROOT), "VLLM_CPU_KVCACHE_SPACE": "2"}
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         cmd = [python, str(Path(__file__).resolve()), "worker", out.name, *args]
         done = subprocess.run(
@@ -316,7 +344,7 @@ def _run_worker(args: list[str], opts, python: str = sys.executable) -> dict:
     else:
         result = json.loads(text)
     result.update(load_before=load, load_after=os.getloadavg()[0])
-    print(" ".join(args), json.dumps(result), flush=True)
+    print(allocator, " ".join(args), json.dumps(result), flush=True)
     return result
 
 
@@ -342,44 +370,64 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed generation calls")
     parser.add_argument("--gen-models", default=f"{TINY},{SMOLLM2}", help="comma-separated")
     parser.add_argument("--gen-dtypes", default="float32,bfloat16", help="comma-separated")
+    parser.add_argument(
+        "--allocators",
+        default="tcmalloc,system",
+        help="malloc of the workers, comma-separated: tcmalloc (what `hir` runs on where "
+        "found; hir_core/allocator.py) and/or system (glibc). Generation runs every model on "
+        "the first, and SmolLM2 bf16 on the others",
+    )
     opts = parser.parse_args()
+    from hir_core.allocator import find_tcmalloc
+
     specs = [TINY] if opts.quick else [TINY, SMOLLM2]
+    allocators = opts.allocators.split(",")
+    if "tcmalloc" in allocators and find_tcmalloc() is None:
+        print("no tcmalloc found (`make install` fetches it): system allocator only")
+        allocators = [a for a in allocators if a != "tcmalloc"] or ["system"]
 
     train_spec = specs[-1]
     train = {}
-    for bf16 in [] if opts.skip_training else (True, False):
-        for impl in ("torch", "deepspeed"):
-            args = ["train", train_spec, impl, str(bf16), str(opts.steps)]
-            train[(impl, bf16)] = _run_worker(args, opts)
-    if not opts.skip_training:
-        # The memory-bound setting: freed tensors returned to the OS (slower, smaller).
+    for allocator in [] if opts.skip_training else allocators:
+        for bf16 in (True, False):
+            for impl in ("torch", "deepspeed"):
+                args = ["train", train_spec, impl, str(bf16), str(opts.steps)]
+                train[(allocator, impl, bf16)] = _run_worker(args, opts, allocator=allocator)
+    if not opts.skip_training and "system" in allocators:
+        # glibc's memory-bound setting: freed tensors returned to the OS (slower, smaller).
         args = ["train", train_spec, "deepspeed", "True", str(opts.steps), "True"]
-        train["deepspeed-free-memory"] = _run_worker(args, opts)
+        train["system-free-memory"] = _run_worker(args, opts, allocator="system")
 
-    reps = str(opts.repeats)
     gen_rows = []
     gen_specs = [TINY] if opts.quick else opts.gen_models.split(",")
-    for spec in [] if opts.skip_generation else gen_specs:
-        for dtype in opts.gen_dtypes.split(","):
-            row = {"model": spec, "dtype": dtype}
-            for backend in ("hf_generate", "transformers"):
-                row[backend] = _run_worker(["generate", spec, dtype, backend, reps], opts)
-            if dtype != "float32":
-                row["vllm"] = {"error": "n/a (vllm-cpu runs float32 here)"}
-            elif VLLM_PYTHON.exists():
-                # The vLLM venv lacks the model packages: give it the resolved folder.
-                folder = _model_dir(spec)
-                row["vllm"] = _run_worker(
-                    ["generate", folder, dtype, "vllm", reps], opts, python=str(VLLM_PYTHON)
-                )
-            else:
-                row["vllm"] = {"error": "no .venv-vllm (make test-vllm builds it)"}
-            gen_rows.append(row)
+    for allocator in [] if opts.skip_generation else allocators:
+        for spec in gen_specs:
+            for dtype in opts.gen_dtypes.split(","):
+                if allocator != allocators[0] and (spec, dtype) != (SMOLLM2, "bfloat16"):
+                    continue
+                gen_rows.append(_generation_row(spec, dtype, allocator, opts))
 
     section = _section(gen_rows, train, train_spec, opts)
     print(section)
     if not opts.quick and (gen_rows or train):
         _write_section(ROOT / "BENCHMARKS.md", section)
+
+
+def _generation_row(spec: str, dtype: str, allocator: str, opts) -> dict:
+    reps = str(opts.repeats)
+    row = {"model": spec, "dtype": dtype, "allocator": allocator}
+    for backend in ("hf_generate", "transformers"):
+        args = ["generate", spec, dtype, backend, reps]
+        row[backend] = _run_worker(args, opts, allocator=allocator)
+    if dtype != "float32":
+        row["vllm"] = {"error": "n/a (vllm-cpu runs float32 here)"}
+    elif VLLM_PYTHON.exists():
+        # The vLLM venv lacks the model packages: give it the resolved folder.
+        args = ["generate", _model_dir(spec), dtype, "vllm", reps]
+        row["vllm"] = _run_worker(args, opts, python=str(VLLM_PYTHON), allocator=allocator)
+    else:
+        row["vllm"] = {"error": "no .venv-vllm (make test-vllm builds it)"}
+    return row
 
 
 def _section(gen_rows: list[dict], train: dict, train_spec: str, opts) -> str:
@@ -406,10 +454,10 @@ def _section(gen_rows: list[dict], train: dict, train_spec: str, opts) -> str:
             ),
             "",
             (
-                "| model | dtype | hf_generate tok/s | transformers backend tok/s | ours / baseline "
-                "| vllm-cpu tok/s | load |"
+                "| model | dtype | malloc | hf_generate tok/s | transformers backend tok/s "
+                "| ours / baseline | vllm-cpu tok/s | load |"
             ),
-            "|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for row in gen_rows:
             base, ours, vllm = row["hf_generate"], row["transformers"], row["vllm"]
@@ -424,8 +472,8 @@ def _section(gen_rows: list[dict], train: dict, train_spec: str, opts) -> str:
                 vllm_text = f"{_fmt(vllm)} ({_fmt(vllm, 'sampling_tokens_per_s')})"
             measured = [r for r in (base, ours, vllm) if "load_before" in r]
             lines.append(
-                f"| {row['model']} | {row['dtype']} | {_fmt(base)} | {_fmt(ours)} | {ratio} "
-                f"| {vllm_text} | {_loads(measured)} |"
+                f"| {row['model']} | {row['dtype']} | {_ran_on(row['allocator'], measured)} "
+                f"| {_fmt(base)} | {_fmt(ours)} | {ratio} | {vllm_text} | {_loads(measured)} |"
             )
         lines.append("")
     if train:
@@ -435,34 +483,44 @@ def _section(gen_rows: list[dict], train: dict, train_spec: str, opts) -> str:
                 f"tokens ({TRAIN_PROMPT} prompt + {TRAIN_RESPONSE} response), one step = 2 "
                 f"mini-batches (2 optimizer steps), micro-batches of {TRAIN_MICRO}, AdamW, clip "
                 f"1.0; tokens/s of the best of {opts.steps} steps after a warm-up. `torch`: a plain "
-                "loop doing the same work; `DeepSpeed`: `TrainingEngine.step` (ZeRO 0). Peak RSS "
-                "of the whole process (the engine's also holds the frozen reference model)."
+                "loop doing the same work; `DeepSpeed`: `TrainingEngine.step` (ZeRO 0), with the "
+                "pipeline's old and reference log-prob passes between steps (untimed, inside the "
+                "peak). Peak RSS of the whole process. malloc: tcmalloc (what the `hir` command "
+                "runs on, hir_core/allocator.py) or system (glibc)."
             ),
             "",
             (
-                "| precision | plain torch tok/s | DeepSpeed tok/s | DeepSpeed / torch "
+                "| precision | malloc | plain torch tok/s | DeepSpeed tok/s | DeepSpeed / torch "
                 "| peak RSS torch | peak RSS DeepSpeed | load |"
             ),
-            "|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|",
         ]
-        rows = [("fp32", ("deepspeed", False)), ("bf16 autocast", ("deepspeed", True))]
-        rows.append(
-            ("bf16 autocast, `training.cpu_return_freed_memory=true`", "deepspeed-free-memory")
-        )
-        for label, key in rows:
-            if key in train:
-                bf16 = key != ("deepspeed", False)
-                lines.append(_train_row(label, train[("torch", bf16)], train[key]))
+        for allocator in dict.fromkeys(key[0] for key in train if isinstance(key, tuple)):
+            for label, bf16 in (("fp32", False), ("bf16 autocast", True)):
+                torch_run = train[(allocator, "torch", bf16)]
+                engine_run = train[(allocator, "deepspeed", bf16)]
+                lines.append(_train_row(label, allocator, torch_run, engine_run))
+        if "system-free-memory" in train:
+            label = "bf16 autocast, `training.cpu_return_freed_memory=true`"
+            torch_run = train[("system", "torch", True)]
+            lines.append(_train_row(label, "system", torch_run, train["system-free-memory"]))
     return "\n".join(lines) + "\n"
 
 
-def _train_row(label: str, torch_run: dict, engine_run: dict) -> str:
+def _ran_on(allocator: str, runs: list[dict]) -> str:
+    """The allocator asked for, flagged where a worker reports another (a preload refused)."""
+    seen = {r["allocator"] for r in runs if "allocator" in r}
+    return allocator if seen <= {allocator} else f"{allocator} (ran on {', '.join(sorted(seen))})"
+
+
+def _train_row(label: str, allocator: str, torch_run: dict, engine_run: dict) -> str:
     """One training-table row: the plain loop against the engine."""
     t, d = torch_run, engine_run
     ok = "error" not in t and "error" not in d
     ratio = f"{d['tokens_per_s'] / t['tokens_per_s']:.2f}" if ok else "-"
     return (
-        f"| {label} | {_fmt(t)} | {_fmt(d)} | {ratio} | {_fmt(t, 'peak_rss_gib', 2)} GiB "
+        f"| {label} | {_ran_on(allocator, [t, d])} | {_fmt(t)} | {_fmt(d)} | {ratio} "
+        f"| {_fmt(t, 'peak_rss_gib', 2)} GiB "
         f"| {_fmt(d, 'peak_rss_gib', 2)} GiB | {_loads([t, d])} |"
     )
 

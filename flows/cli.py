@@ -13,6 +13,7 @@ traceback); a run locked by another process exits with status 3, naming the hold
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import sys
 import tempfile
@@ -377,7 +378,45 @@ def data_build(
     typer.echo(f"{out}: " + ", ".join(f"{n} {split}" for split, n in counts))
 
 
-def main() -> None:  # pragma: no cover - console entry point alternative
+@app.command()
+def info() -> None:
+    """Versions, the memory allocator, bf16 and the accelerator this process runs with."""
+    import importlib.metadata as md
+
+    import torch
+
+    from hir_core.allocator import ENV, active_allocator
+    from hir_core.engines.training import bf16_available
+
+    versions = []
+    for package in ("hir-pipeline", "torch", "transformers", "deepspeed", "prefect", "mlflow"):
+        try:
+            versions.append(f"{package} {md.version(package)}")
+        except md.PackageNotFoundError:
+            versions.append(f"{package} (not installed)")
+    try:
+        versions.append(f"vllm {md.version('vllm')}")
+    except md.PackageNotFoundError:
+        versions.append("vllm (not installed: generation.backend=transformers only)")
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    lines = [
+        *versions,
+        f"allocator: {active_allocator()} ({ENV}={os.environ.get(ENV, 'auto')})",
+        f"device: {device}, threads: {torch.get_num_threads()}, bf16: {bf16_available()}",
+    ]
+    typer.echo("\n".join(lines))
+
+
+def main() -> None:
+    """The ``hir`` console script: re-executes itself once under tcmalloc on Linux CPU
+    machines (hir_core/allocator.py; HIR_ALLOCATOR=system keeps the system allocator)."""
+    from hir_core.allocator import AllocatorError, exec_with_allocator
+
+    try:
+        exec_with_allocator()
+    except AllocatorError as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        sys.exit(EXIT_BAD_INPUT)
     app()
 
 

@@ -64,10 +64,11 @@ class TrainingConfig(BaseModel):
     epochs: int = Field(1, ge=1, description="Passes over the batch per step (paper: 1).")
     cpu_return_freed_memory: bool = Field(
         False,
-        description="On Linux CPU runs, pin glibc's mmap threshold at 128 KiB so that freed "
-        "tensors go back to the OS (process-wide): a SmolLM2 16x256 step's peak RSS drops by "
-        "~0.5 GiB, but every large tensor is then freshly page-faulted and the step took 1.5x "
-        "as long (BENCHMARKS.md, Engines). For memory-bound CPU runs only.",
+        description="On Linux CPU runs on glibc's malloc, pin its mmap threshold at 128 KiB so "
+        "that freed tensors go back to the OS (process-wide): lower peak RSS, but every large "
+        "tensor is then freshly page-faulted and the step takes up to twice as long "
+        "(BENCHMARKS.md, Engines). No effect under tcmalloc, which the `hir` command runs on "
+        "where it is installed (hir_core/allocator.py). For memory-bound CPU runs only.",
     )
     bf16: Literal["auto"] | bool = Field(
         "auto",
@@ -76,7 +77,7 @@ class TrainingConfig(BaseModel):
     reference_offload: Literal["auto"] | bool = Field(
         "auto",
         description="Keep the frozen reference model's weights in a file between reference "
-        "log-prob passes (memory-mapped while a pass runs) instead of in memory, so the "
+        "log-prob passes (read back for each pass) instead of in memory, so the "
         "training step runs without them: SmolLM2's 16x256 step peaks 0.3 GiB lower "
         "(BENCHMARKS.md, Engines). 'auto': on for CPU training, where the reference competes "
         "with the step for host memory; off on GPU. The file (the reference's size) lives in "
@@ -176,11 +177,13 @@ class ParkedWeights:
     """A frozen model whose parameters live in a file between uses.
 
     ``park`` writes the parameters (tied ones once: torch.save keeps shared storage) and
-    leaves meta tensors of the same shape and dtype in their place; ``loaded()`` memory-maps
-    the file for the duration of a ``with`` block and parks them again after. Between uses
-    the weights cost no memory; inside a block the pages come from the page cache (the file
-    was just written or read), so a load costs a few page faults, not a copy. Buffers (e.g.
-    rotary tables) are small and stay in memory.
+    leaves meta tensors of the same shape and dtype in their place; ``loaded()`` reads them
+    back for the duration of a ``with`` block and parks them again after. Between uses the
+    weights cost no memory. A read is a copy from the page cache (the file was just written
+    or read; ~0.1 s for SmolLM2's 0.3 GiB), not a memory map: the copy lands in memory the
+    allocator freed after the last training step, where mapped file pages would add to the
+    process's peak (measured: 0.26 GiB more under tcmalloc). Buffers (e.g. rotary tables)
+    are small and stay in memory.
     """
 
     FILE = "weights.pt"
@@ -227,9 +230,7 @@ class ParkedWeights:
 
     @contextlib.contextmanager
     def loaded(self) -> Iterator[torch.nn.Module]:
-        state = torch.load(self.folder / self.FILE, mmap=True, weights_only=True)
-        if self.device.type != "cpu":
-            state = {key: tensor.to(self.device) for key, tensor in state.items()}
+        state = torch.load(self.folder / self.FILE, map_location=self.device, weights_only=True)
         self._set(state)
         del state
         try:

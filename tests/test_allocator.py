@@ -1,0 +1,140 @@
+"""hir_core.allocator: which malloc library HIR_ALLOCATOR asks for, and the real re-execution
+of a process under it (subprocesses; what the `hir` command does first)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hir_core import allocator
+from hir_core.allocator import AllocatorError, find_tcmalloc, requested_library
+
+TCMALLOC = find_tcmalloc()
+needs_tcmalloc = pytest.mark.skipif(
+    TCMALLOC is None or not sys.platform.startswith("linux"),
+    reason="no tcmalloc library here (`make install` unpacks Debian's into the venv)",
+)
+# A child that asks for its allocator, then reports the one it runs on and its pid.
+CHILD = (
+    "import os; from hir_core.allocator import exec_with_allocator, active_allocator; "
+    "exec_with_allocator(); print(active_allocator(), os.getpid())"
+)
+
+
+def _child(env_overrides: dict[str, str], code: str = CHILD) -> subprocess.CompletedProcess:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("LD_PRELOAD", allocator.ENV, allocator.REEXEC_MARKER)
+    }
+    env.update(env_overrides)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _fake_libs(monkeypatch, tmp_path: Path, names: list[str]) -> Path:
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    monkeypatch.setattr(allocator, "_search_dirs", lambda env: [tmp_path / "none", tmp_path])
+    return tmp_path
+
+
+def test_requested_library_follows_the_setting(monkeypatch, tmp_path):
+    folder = _fake_libs(monkeypatch, tmp_path, ["libtcmalloc.so.4", "libtcmalloc_minimal.so.4"])
+    # The minimal build (no heap profiler) is preferred; the first folder that has one wins.
+    assert requested_library({}) == folder / "libtcmalloc_minimal.so.4"
+    assert requested_library({"HIR_ALLOCATOR": "auto"}) == folder / "libtcmalloc_minimal.so.4"
+    assert requested_library({"HIR_ALLOCATOR": "tcmalloc"}) == folder / "libtcmalloc_minimal.so.4"
+    assert requested_library({"HIR_ALLOCATOR": "system"}) is None
+    other = tmp_path / "libjemalloc.so.2"
+    other.write_bytes(b"")
+    assert requested_library({"HIR_ALLOCATOR": str(other)}) == other
+
+
+def test_missing_allocator_is_a_clear_error(monkeypatch, tmp_path):
+    _fake_libs(monkeypatch, tmp_path, [])
+    assert requested_library({}) is None  # auto: the system allocator, silently
+    with pytest.raises(AllocatorError, match="HIR_ALLOCATOR=tcmalloc but no libtcmalloc"):
+        requested_library({"HIR_ALLOCATOR": "tcmalloc"})
+    with pytest.raises(AllocatorError, match="HIR_ALLOCATOR='/no/such.so'.*does not exist"):
+        requested_library({"HIR_ALLOCATOR": "/no/such.so"})
+
+
+def test_find_tcmalloc_looks_in_ld_library_path(monkeypatch, tmp_path):
+    (tmp_path / "libtcmalloc_minimal.so.4").write_bytes(b"")
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv"))
+    found = find_tcmalloc({"LD_LIBRARY_PATH": f"/nonexistent:{tmp_path}"})
+    # A system-wide library may come later in the search, never before LD_LIBRARY_PATH.
+    assert found == tmp_path / "libtcmalloc_minimal.so.4"
+
+
+@needs_tcmalloc
+def test_process_reexecutes_once_under_tcmalloc():
+    # The code before exec_with_allocator runs twice (the process and its re-execution,
+    # same pid: execve), then never again; the re-executed process has tcmalloc mapped.
+    done = _child({}, "import os; print(os.getpid()); " + CHILD)
+    assert done.returncode == 0, done.stderr
+    pid = done.stdout.split()[0]
+    assert done.stdout.splitlines() == [pid, pid, f"tcmalloc {pid}"]
+
+
+def test_system_setting_keeps_the_system_allocator():
+    done = _child({"HIR_ALLOCATOR": "system"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] == "system"
+
+
+@needs_tcmalloc
+def test_library_the_loader_refuses_does_not_loop(tmp_path):
+    """A file that is no library: the loader ignores the preload, and the re-executed
+    process does not try again (it would re-execute forever)."""
+    bogus = tmp_path / "libbogus.so"
+    bogus.write_text("not an ELF file")
+    done = _child({"HIR_ALLOCATOR": str(bogus)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] == "system"
+    assert "cannot be preloaded" in done.stderr
+
+
+@needs_tcmalloc
+def test_hir_command_runs_on_tcmalloc_and_reports_it():
+    hir = Path(sys.executable).parent / "hir"
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", allocator.ENV)}
+    done = subprocess.run(
+        [str(hir), "info"], check=False, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "allocator: tcmalloc (HIR_ALLOCATOR=auto)" in done.stdout
+    bad = subprocess.run(
+        [str(hir), "info"],
+        check=False,
+        env={**env, "HIR_ALLOCATOR": "/no/such.so"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode == 2
+    assert "HIR_ALLOCATOR='/no/such.so'" in bad.stderr
+
+
+def test_module_prints_the_library_for_ld_preload():
+    """`LD_PRELOAD=$(python -m hir_core.allocator) prefect worker start ...` (README)."""
+    run_module = "import runpy; runpy.run_module('hir_core.allocator', run_name='__main__')"
+    done = _child({}, run_module)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(TCMALLOC or "")
+    system = _child({"HIR_ALLOCATOR": "system"}, run_module)
+    assert system.stdout.strip() == ""
+    bad = _child({"HIR_ALLOCATOR": "/no/such.so"}, run_module)
+    assert bad.returncode == 2
+    assert "HIR_ALLOCATOR='/no/such.so'" in bad.stderr
