@@ -295,9 +295,7 @@ def test_replay_logprobs_copy_or_recompute(runs, mode):
             expected = _teacher_forced(model, row["prompt_token_ids"], row["response_token_ids"])
             np.testing.assert_allclose(row["old_logprobs"], expected, atol=1e-4)
             with engine.reference_model() as reference:
-                ref = _teacher_forced(
-                    reference, row["prompt_token_ids"], row["response_token_ids"]
-                )
+                ref = _teacher_forced(reference, row["prompt_token_ids"], row["response_token_ids"])
             np.testing.assert_allclose(row["ref_logprobs"], ref, atol=1e-4)
     # The rewritten prompt is tokenised with the chat template, as the rollouts' prompts are.
     replay = next(r for r in rows.values() if r["is_replay"])
