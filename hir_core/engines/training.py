@@ -176,8 +176,8 @@ def _store_linear_weights_in_bf16(model: torch.nn.Module) -> None:
 class ParkedWeights:
     """A frozen model whose parameters live in a file between uses.
 
-    ``park`` writes the parameters (tied ones once: torch.save keeps shared storage) and
-    leaves meta tensors of the same shape and dtype in their place; ``loaded()`` reads them
+    On construction it writes the parameters to a file (tied ones once) and leaves meta
+    tensors of the same shape and dtype in their place; ``loaded()`` reads them
     back for the duration of a ``with`` block and parks them again after. Between uses the
     weights cost no memory. A read is a copy from the page cache (the file was just written
     or read; ~0.1 s for SmolLM2's 0.3 GiB), not a memory map: the copy lands in memory the
@@ -237,9 +237,6 @@ class ParkedWeights:
             yield self.model
         finally:
             self._park()
-
-    def close(self) -> None:
-        self._cleanup()
 
 
 def return_freed_memory_to_os() -> bool:
