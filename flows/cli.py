@@ -417,6 +417,9 @@ def main() -> None:
     except AllocatorError as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         sys.exit(EXIT_BAD_INPUT)
+    # Without a server, each command starts a temporary one; on a fresh PREFECT_HOME it first
+    # creates its database, which took longer than Prefect's 20 s default on a 2-core machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     app()
 
 
