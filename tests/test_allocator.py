@@ -141,9 +141,10 @@ def test_module_prints_the_library_for_ld_preload():
 
 
 @needs_tcmalloc
-def test_hir_train_under_tcmalloc_gives_the_system_allocators_numbers(tmp_path):
+def test_hir_train_under_tcmalloc_gives_the_system_allocators_numbers(tmp_path, prefect_harness):
     """The product path: `hir train` re-executed under tcmalloc runs every stage, and its
     tables and trained weights equal those of the same run on the system allocator."""
+    from prefect.settings import PREFECT_API_URL
     from safetensors.torch import load_file
 
     from hir_core.storage import read_table
@@ -151,6 +152,10 @@ def test_hir_train_under_tcmalloc_gives_the_system_allocators_numbers(tmp_path):
     hir = Path(sys.executable).parent / "hir"
     config = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
     env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", allocator.ENV)}
+    # Both runs report to the session's test server, as `hir train` does against a user's
+    # server; without one each would start its own temporary server, and on a loaded 2-core
+    # CI machine that start timed out (a Prefect start-up limit, not what this test checks).
+    env["PREFECT_API_URL"] = PREFECT_API_URL.value()
     runs = {}
     for choice in ("tcmalloc", "system"):
         run_dir = tmp_path / choice
