@@ -164,6 +164,17 @@ class PipelineConfig(BaseModel):
     iterations: int = Field(
         3, ge=1, description="Training iterations (rollout -> ... -> one policy update each)."
     )
+    keep_optimizer_states: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Keep the optimizer state (checkpoints/iter-K/deepspeed/, about 3x the weights' "
+            "size with AdamW) of only the newest N checkpoints; older ones keep their policy "
+            "weights. Resuming needs only the newest. None keeps every one (rerunning the "
+            "train stage of any iteration needs the state of the one before). Can change "
+            "when a run is resumed."
+        ),
+    )
     model: ModelConfig = Field(
         default_factory=lambda: ModelConfig(spec=SMOLLM2),
         description="Policy (and reference) model; the paper used 3B-7B instruct models.",

@@ -8,7 +8,9 @@ Layout (ARCHITECTURE.md)::
     <root>/.lock                      holder of the run (pid, host, start, holder label)
     <root>/iter-0000/<table>.parquet  prompts, rollouts, verdicts, replays, batch
     <root>/iter-0000/train.json       the train stage's metrics
-    <root>/checkpoints/iter-0000/     policy after iteration 0 (HF safetensors + deepspeed/)
+    <root>/checkpoints/iter-0000/     policy after iteration 0 (HF safetensors + deepspeed/;
+                                      with keep_optimizer_states, older checkpoints hold
+                                      deepspeed.pruned.json instead of deepspeed/)
 
 A stage is done when the manifest says so, its recorded input hash equals the one computed
 now, and every output still has the recorded sha256 (:meth:`Manifest.is_done`): a truncated,
@@ -28,15 +30,18 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import socket
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
 from hir_core.config import ConfigError, PipelineConfig, config_diff, config_hash, dump_config
 from hir_core.config import load_config as _load_config
-from hir_core.storage import atomic_write, file_sha256
+from hir_core.engines.training import OPTIMIZER_STATE_DIR
+from hir_core.storage import PRUNED_SUFFIX, atomic_write, file_sha256
 
 __all__ = [
     "STAGES",
@@ -57,10 +62,11 @@ MANIFEST_VERSION = 1
 # Fields that may differ when a run is resumed: they cannot change any stage's output.
 # `iterations` may only grow (and not under hindsight.schedule=progress, where it shapes
 # the curriculum of iterations already done).
-_RESUMABLE_FIELDS = ("iterations", "tracking")
+_RESUMABLE_FIELDS = ("iterations", "tracking", "keep_optimizer_states")
 # Left out of every stage's input hash: iterations (growing a run must not invalidate its
-# finished stages), tracking and name (labels). `evaluation` only enters evaluation stages.
-_UNHASHED_FIELDS = ("iterations", "tracking", "name")
+# finished stages), tracking and name (labels), keep_optimizer_states (disk housekeeping).
+# `evaluation` only enters evaluation stages.
+_UNHASHED_FIELDS = ("iterations", "tracking", "name", "keep_optimizer_states")
 
 
 class RunLockedError(RuntimeError):
@@ -89,16 +95,54 @@ def _file_hash(path: Path) -> str:
 
 def path_sha256(path: str | Path) -> str:
     """sha256 of a file, or of a folder: of the sorted (relative path, file sha256) pairs of
-    every file below it. FileNotFoundError when absent."""
+    every file below it. FileNotFoundError when absent.
+
+    A subfolder removed by :func:`prune_subfolder` counts as the files its record lists, so
+    pruning leaves the folder's hash (and every input hash that covers it) unchanged.
+    """
     path = Path(path)
     if path.is_file():
         return _file_hash(path)
     if not path.is_dir():
         raise FileNotFoundError(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    records = [p for p in files if p.name.endswith(PRUNED_SUFFIX)]
+    entries: dict[str, str] = {}
+    pruned: list[str] = []
+    for record in records:
+        sub = record.with_name(record.name[: -len(PRUNED_SUFFIX)]).relative_to(path).as_posix()
+        pruned.append(sub + "/")
+        listed = json.loads(record.read_text())["files"]
+        entries.update({f"{sub}/{name}": sha for name, sha in listed.items()})
+    for file in files:
+        rel = file.relative_to(path).as_posix()
+        # What is left of a pruned subfolder (a removal cut short) is not hashed: the
+        # record stands for it.
+        if file in records or any(rel.startswith(prefix) for prefix in pruned):
+            continue
+        entries[rel] = _file_hash(file)
     digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(f"{file.relative_to(path).as_posix()}\0{_file_hash(file)}\n".encode())
+    for rel in sorted(entries):
+        digest.update(f"{rel}\0{entries[rel]}\n".encode())
     return digest.hexdigest()
+
+
+def prune_subfolder(folder: Path) -> Path:
+    """Delete ``folder`` (inside a hashed folder), leaving ``<folder>.pruned.json`` with the
+    sha256 of each file it held, so :func:`path_sha256` of the parent stays the same and the
+    stages recorded with it stay done. The record is written first (atomically): a removal
+    cut short leaves the record and the rest of the files, and pruning again finishes it.
+    Returns the record's path."""
+    folder = Path(folder)
+    record = folder.with_name(folder.name + PRUNED_SUFFIX)
+    if not record.exists():
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        listing = {p.relative_to(folder).as_posix(): _file_hash(p) for p in files}
+        body = {"removed": time.time(), "files": listing}
+        with atomic_write(record) as handle:
+            handle.write(json.dumps(body, indent=1, sort_keys=True).encode())
+    shutil.rmtree(folder, ignore_errors=True)
+    return record
 
 
 def stage_seed(run_seed: int, iteration: int, stage: str) -> int:
@@ -197,6 +241,23 @@ class RunDir:
             and self.checkpoint_dir(k).is_dir()
         ]
         return self.checkpoint_dir(max(done)) if done else None
+
+    def prune_optimizer_states(self, keep: int, newest: int) -> list[Path]:
+        """Remove the optimizer state (``deepspeed/``) of done checkpoints older than the
+        ``keep`` newest up to iteration ``newest``; their policy weights stay. Resuming needs
+        only the newest; the manifest's records stay valid (:func:`prune_subfolder`).
+        Returns the removed folders."""
+        if keep < 1:
+            raise ValueError(f"keep_optimizer_states must be >= 1 (got {keep})")
+        manifest = Manifest.load(self)
+        removed = []
+        for k in manifest.iterations():
+            state = self.checkpoint_dir(k) / OPTIMIZER_STATE_DIR
+            done = (manifest.stage(k, "train") or {}).get("status") == "done"
+            if k <= newest - keep and done and state.exists():
+                prune_subfolder(state)
+                removed.append(state)
+        return removed
 
     # -- lock and config
 

@@ -30,6 +30,10 @@ TABLE_KEY = b"hir.table"
 
 _HASH_CHUNK = 1 << 20
 
+# ``<name>.pruned.json`` beside a removed folder ``<name>/`` lists the sha256 of the files it
+# held (hir_core.rundir.prune_subfolder), e.g. a checkpoint's optimizer state.
+PRUNED_SUFFIX = ".pruned.json"
+
 
 class SchemaError(ValueError):
     """A table does not match its schema; the message names the file and the column."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from prefect import task
+from prefect import get_run_logger, task
 
 from hir_core import pipeline
 from hir_core.storage import atomic_write
@@ -28,5 +28,11 @@ def _compute(ctx: RunContext, iteration: int, seed: int):
 
 @task(name="train-step", task_run_name="train-iter-{iteration}", **STAGE_TASK)
 def train_step(ctx: RunContext, iteration: int, force: bool = False) -> StageResult:
-    """Update the live DeepSpeed engine and checkpoint it (HF safetensors + optimizer)."""
-    return execute(ctx, iteration, "train", _compute, force=force)
+    """Update the live DeepSpeed engine and checkpoint it (HF safetensors + optimizer);
+    then drop the optimizer state of checkpoints older than ``keep_optimizer_states``."""
+    result = execute(ctx, iteration, "train", _compute, force=force)
+    if ctx.cfg.keep_optimizer_states is not None:
+        removed = ctx.rundir.prune_optimizer_states(ctx.cfg.keep_optimizer_states, iteration)
+        for folder in removed:
+            get_run_logger().info("optimizer state removed (keep_optimizer_states): %s", folder)
+    return result

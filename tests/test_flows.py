@@ -22,7 +22,7 @@ import pytest
 from mlflow import MlflowClient
 
 from hir_core.rundir import STAGES, TABLE_STAGES, Manifest, RunDir, RunLockedError
-from hir_core.storage import read_table, write_table
+from hir_core.storage import file_sha256, read_table, write_table
 from tests._helpers_flows import (
     ITERATIONS,
     ROOT,
@@ -354,3 +354,39 @@ def test_run_stage_without_inputs_names_them(hir_run, tmp_path):
     run_dir = copy_run(hir_run, tmp_path / "missing")
     with pytest.raises(MissingInputError, match="iter-0005"):
         run_stage(str(run_dir), 5, "verdicts", track=False)
+
+
+# ------------------------------------------------------------------------------ disk
+
+
+def test_keep_optimizer_states_prunes_without_changing_the_run(hir_run, tmp_path):
+    """Resuming a finished run with keep_optimizer_states=1 removes iteration 0's optimizer
+    state and recomputes nothing; growing the run then continues from iteration 1's state to
+    the same iteration 2 as the unpruned run; retraining iteration 1 (which needs iteration
+    0's state) is a clear error."""
+    from flows.run_stage import run_stage
+    from flows.train import train
+
+    pruned = copy_run(hir_run, tmp_path / "pruned")
+    kept = copy_run(hir_run, tmp_path / "kept")
+    args = {"config": str(TINY), "track": False}
+    before = finished_times(pruned)
+    train(run_dir=str(pruned), overrides=overrides("hir", "x", "keep_optimizer_states=1"), **args)
+    assert finished_times(pruned) == before
+    assert output_files(pruned) == output_files(hir_run)
+    rundir = RunDir(pruned)
+    assert not (rundir.checkpoint_dir(0) / "deepspeed").exists()
+    assert (rundir.checkpoint_dir(0) / "deepspeed.pruned.json").is_file()
+    assert (rundir.checkpoint_dir(1) / "deepspeed").is_dir()
+
+    with pytest.raises(FileNotFoundError, match="keep_optimizer_states"):
+        run_stage(str(pruned), 1, "train", force=True, track=False)
+
+    grow = [*overrides("hir", "x"), "iterations=3"]
+    train(run_dir=str(pruned), overrides=[*grow, "keep_optimizer_states=1"], **args)
+    train(run_dir=str(kept), overrides=grow, **args)
+    assert not (rundir.checkpoint_dir(1) / "deepspeed").exists()
+    assert (rundir.checkpoint_dir(2) / "deepspeed").is_dir()
+    assert (RunDir(kept).checkpoint_dir(0) / "deepspeed").is_dir()
+    for path in ("iter-0002/batch.parquet", "checkpoints/iter-0002/model.safetensors"):
+        assert file_sha256(pruned / path) == file_sha256(kept / path), path

@@ -23,6 +23,7 @@ from hir_core.rundir import (
     RunLockedError,
     input_hash,
     path_sha256,
+    prune_subfolder,
     stage_seed,
 )
 
@@ -112,6 +113,58 @@ def test_path_sha256_of_files_and_folders(tmp_path):
         path_sha256(tmp_path / "nope")
 
 
+def test_pruned_subfolder_keeps_the_folder_hash(tmp_path):
+    folder = tmp_path / "ckpt"
+    (folder / "deepspeed" / "state").mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"w")
+    (folder / "deepspeed" / "state" / "optim.pt").write_bytes(b"adam")
+    (folder / "deepspeed" / "latest").write_bytes(b"state")
+    before = path_sha256(folder)
+    record = prune_subfolder(folder / "deepspeed")
+    assert not (folder / "deepspeed").exists()
+    assert record == folder / "deepspeed.pruned.json"
+    assert json.loads(record.read_text())["files"] == {
+        "latest": hashlib.sha256(b"state").hexdigest(),
+        "state/optim.pt": hashlib.sha256(b"adam").hexdigest(),
+    }
+    assert path_sha256(folder) == before
+    # The weights left are still verified.
+    (folder / "model.safetensors").write_bytes(b"W")
+    assert path_sha256(folder) != before
+    (folder / "model.safetensors").write_bytes(b"w")
+    # A removal cut short (record written, some files left) hashes the same; pruning again
+    # finishes it without rewriting the record.
+    (folder / "deepspeed").mkdir()
+    (folder / "deepspeed" / "latest").write_bytes(b"half-deleted")
+    assert path_sha256(folder) == before
+    listed = record.read_text()
+    prune_subfolder(folder / "deepspeed")
+    assert not (folder / "deepspeed").exists() and record.read_text() == listed
+    assert path_sha256(folder) == before
+
+
+def test_prune_optimizer_states_keeps_the_newest_and_every_record(rundir, cfg):
+    manifest = Manifest.load(rundir)
+    for k in range(3):
+        for stage in STAGES:
+            _record(manifest, rundir, k, stage, f"h{k}{stage}")
+    # What the next iteration's stages would hash as input (covers checkpoint 1).
+    inputs = input_hash(cfg, 2, "train", rundir.stage_inputs(2, "train"))
+    with pytest.raises(ValueError, match="keep_optimizer_states must be >= 1"):
+        rundir.prune_optimizer_states(0, newest=2)
+    removed = rundir.prune_optimizer_states(1, newest=2)
+    assert removed == [rundir.checkpoint_dir(k) / "deepspeed" for k in (0, 1)]
+    assert (rundir.checkpoint_dir(2) / "deepspeed" / "state.pt").is_file()
+    assert all((rundir.checkpoint_dir(k) / "model.safetensors").is_file() for k in range(3))
+    fresh = Manifest.load(rundir)
+    assert all(fresh.is_done(k, "train", f"h{k}train") for k in range(3))
+    assert input_hash(cfg, 2, "train", rundir.stage_inputs(2, "train")) == inputs
+    assert rundir.prune_optimizer_states(1, newest=2) == []  # nothing left to remove
+    # A checkpoint whose train stage is not done (stale, being redone) is left alone.
+    manifest.mark_stale(2, ["train"])
+    assert rundir.prune_optimizer_states(1, newest=3) == []
+
+
 def test_input_hash_tracks_inputs_and_outputs_relevant_config(tmp_path, cfg):
     a = tmp_path / "prompts.parquet"
     a.write_bytes(b"1")
@@ -126,7 +179,14 @@ def test_input_hash_tracks_inputs_and_outputs_relevant_config(tmp_path, cfg):
     assert input_hash(changed, 0, "rollouts", [a]) != base
     # Labels and the run length do not change what a stage computes.
     same = load_config(
-        TINY, ["iterations=7", "name=other", "tracking.experiment=x", "evaluation.every=1"]
+        TINY,
+        [
+            "iterations=7",
+            "name=other",
+            "tracking.experiment=x",
+            "evaluation.every=1",
+            "keep_optimizer_states=2",
+        ],
     )
     assert input_hash(same, 0, "rollouts", [a]) == base
     # ... but evaluation settings do change evaluation stages.
@@ -302,9 +362,14 @@ def test_init_freezes_the_config(tmp_path, cfg):
 def test_iterations_may_grow_and_tracking_change(tmp_path, cfg):
     rd = RunDir(tmp_path / "r")
     rd.init(cfg)
-    grown = rd.init(load_config(TINY, ["iterations=5", "tracking.experiment=elsewhere"]))
+    grown = rd.init(
+        load_config(
+            TINY, ["iterations=5", "tracking.experiment=elsewhere", "keep_optimizer_states=1"]
+        )
+    )
     assert grown.iterations == 5
     assert rd.load_config().iterations == 5
+    assert rd.load_config().keep_optimizer_states == 1
     with pytest.raises(ConfigError, match=r"iterations: 3 < 5"):
         rd.init(load_config(TINY, ["iterations=3"]))
 

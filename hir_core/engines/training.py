@@ -37,12 +37,13 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from hir_core.engines.logprobs import compute_logprobs, pad_prompt_response, token_logprobs
 from hir_core.losses import HindsightWeight, policy_loss
 from hir_core.models import ModelConfig, load_model
-from hir_core.storage import conform
+from hir_core.storage import PRUNED_SUFFIX, conform
 
 __all__ = ["TrainingConfig", "TrainingEngine", "compute_logprobs"]
 
 _TOKEN_COLUMNS = ("advantages", "old_logprobs", "ref_logprobs")
-_DS_STATE = "deepspeed"
+# A checkpoint folder's subfolder with DeepSpeed's state (optimizer moments, step counts).
+OPTIMIZER_STATE_DIR = "deepspeed"
 _DS_TAG = "state"
 
 
@@ -564,16 +565,25 @@ class TrainingEngine:
                     self.tokenizer.save_pretrained(folder)
                 (folder / "trainer_state.json").write_text(json.dumps({"steps": self.steps}))
         dist.barrier()
-        self.engine.save_checkpoint(str(folder / _DS_STATE), tag=_DS_TAG)
+        self.engine.save_checkpoint(str(folder / OPTIMIZER_STATE_DIR), tag=_DS_TAG)
         return folder
 
     def load_checkpoint(self, folder: str | Path) -> None:
         """Restore policy weights and optimizer state saved by ``save_checkpoint``."""
         folder = Path(folder)
-        if not (folder / _DS_STATE / _DS_TAG).is_dir():
-            raise FileNotFoundError(f"{folder} holds no training state ({_DS_STATE}/{_DS_TAG})")
+        if not (folder / OPTIMIZER_STATE_DIR / _DS_TAG).is_dir():
+            why = ""
+            if (folder / (OPTIMIZER_STATE_DIR + PRUNED_SUFFIX)).exists():
+                why = (
+                    ": it was removed to save disk (keep_optimizer_states); only the newest "
+                    "checkpoints keep it. Continue from a later checkpoint, or rerun the "
+                    "iterations after the newest one that has it"
+                )
+            raise FileNotFoundError(
+                f"{folder} holds no training state ({OPTIMIZER_STATE_DIR}/{_DS_TAG}){why}"
+            )
         path, _ = self.engine.load_checkpoint(
-            str(folder / _DS_STATE),
+            str(folder / OPTIMIZER_STATE_DIR),
             tag=_DS_TAG,
             load_optimizer_states=True,
             load_lr_scheduler_states=False,
