@@ -105,8 +105,8 @@ def path_sha256(path: str | Path) -> str:
         return _file_hash(path)
     if not path.is_dir():
         raise FileNotFoundError(path)
-    files = sorted(p for p in path.rglob("*") if p.is_file())
-    records = [p for p in files if p.name.endswith(PRUNED_SUFFIX)]
+    files = [p for p in path.rglob("*") if p.is_file()]  # order: entries are sorted below
+    records = {p for p in files if p.name.endswith(PRUNED_SUFFIX)}
     entries: dict[str, str] = {}
     pruned: list[str] = []
     for record in records:
