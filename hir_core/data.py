@@ -131,11 +131,11 @@ def load_base_tasks(path: str | os.PathLike | None = None) -> list[str]:
 def synthetic_constraint_ids(constraint_ids: Sequence[str] | None = None) -> list[str]:
     """Constraint ids the synthetic builder samples from (sorted, for determinism).
 
-    By default every registered id whose ``sample_kwargs`` can produce kwargs; a type that
+    By default every IFEval-family id whose ``sample_kwargs`` can produce kwargs; a type that
     cannot (raises NotImplementedError) is skipped. ``combination:repeat_prompt`` is kept: the
     builder fills its ``prompt_to_repeat`` with the task text.
     """
-    candidates = constraint_registry.ids() if constraint_ids is None else constraint_ids
+    candidates = constraint_registry.ids("ifeval") if constraint_ids is None else constraint_ids
     usable = []
     for cid in sorted(set(candidates)):
         constraint_type = constraint_registry.get(cid)

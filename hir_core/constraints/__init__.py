@@ -1,4 +1,9 @@
-"""Verifiable constraints: the 25 IFEval instruction types behind one registry.
+"""Verifiable constraints: three verifier families behind one registry.
+
+The families are those of the HiR paper's data (the verl ``data_source`` of each row):
+``ifeval`` (the 25 IFEval types, module ``ifeval``), ``ifbench`` (the 58 IFBench types,
+module ``ifbench``) and ``muldimif`` (MulDimIF's constraint triples, package ``muldimif``).
+Ids do not collide across families, so ``verify(response, constraints)`` takes rows of any family unchanged.
 
     >>> from hir_core import constraints
     >>> constraints.verify("No commas here.", [{"id": "punctuation:no_comma", "kwargs": {}}])
@@ -11,14 +16,25 @@ installed packages and load on first use.
 """
 
 from .base import ConstraintArgumentError, ConstraintType, UnknownConstraintError
-from .registry import Verification, conflicts, get, ids, verify, verify_detailed
+from .registry import (
+    FAMILIES,
+    Verification,
+    conflicts,
+    family_of,
+    get,
+    ids,
+    verify,
+    verify_detailed,
+)
 
 __all__ = [
+    "FAMILIES",
     "ConstraintArgumentError",
     "ConstraintType",
     "UnknownConstraintError",
     "Verification",
     "conflicts",
+    "family_of",
     "get",
     "ids",
     "verify",

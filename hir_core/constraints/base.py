@@ -1,16 +1,20 @@
-"""What a constraint type is: an id, a validated argument schema, descriptions, a checker.
+"""What a constraint type is: an id, a family, a validated argument schema, descriptions, a checker.
 
-A type's ``rule`` decides one non-blank text. The strict and loose checks around it follow the
-IFEval reference scorer: a blank response fails every constraint; the loose check also tries
-the response with its first line, its last line or both removed, each with and without ``*``
-characters, and passes if any of those non-blank variants passes.
+A type's ``rule`` decides one text. The strict and loose checks around it follow the IFEval
+reference scorer, which IFBench's also follows: a blank response fails every constraint; the
+loose check also tries the response with its first line, its last line or both removed, each
+with and without ``*`` characters, and passes if any of those non-blank variants passes.
+
+A family whose reference scorer does neither (MulDimIF: no blank-response rule, no loose
+variants) says so with ``blank_response_fails=False`` and ``loose_variants=False``; its loose
+verdict is then its strict verdict.
 """
 
 from __future__ import annotations
 
 import numbers
 import random
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,6 +126,12 @@ class ConstraintType:
         cross_check: validates relations between arguments; returns (argument, problem) or
             None.
         needs_prompt: the kwargs depend on the prompt text (see ``bind_prompt``).
+        family: the verifier family (``ifeval``, ``ifbench``, ``muldimif``): which reference
+            scorer the type restates, and the verl ``data_source`` of rows that use it.
+        blank_response_fails: a blank (empty or whitespace) response fails without calling
+            the rule (IFEval and IFBench); False hands it to the rule (MulDimIF).
+        loose_variants: the loose check tries the IFEval variants of the response; False makes
+            the loose verdict the strict one (MulDimIF has no loose mode).
     """
 
     def __init__(
@@ -134,12 +144,18 @@ class ConstraintType:
         fields: Callable[[dict], dict] | None = None,
         cross_check: Callable[[dict], tuple[str, str] | None] | None = None,
         needs_prompt: bool = False,
+        family: str = "ifeval",
+        blank_response_fails: bool = True,
+        loose_variants: bool = True,
     ):
         if not phrasings:
             raise ValueError(f"{id}: at least one phrasing is required")
         self.id = id
         self.args = tuple(args)
         self.needs_prompt = needs_prompt
+        self.family = family
+        self.blank_response_fails = blank_response_fails
+        self.loose_variants = loose_variants
         self._rule = rule
         self._phrasings = tuple(phrasings)
         self._sample = sample
@@ -221,10 +237,14 @@ class ConstraintType:
 
     def check_validated(self, response: str, kwargs: dict) -> bool:
         """Strict verdict for kwargs already validated and bound to the prompt."""
-        return bool(response.strip()) and bool(self._rule(response, kwargs))
+        if self.blank_response_fails and not response.strip():
+            return False
+        return bool(self._rule(response, kwargs))
 
-    def check_variants(self, variants: Iterable[str], kwargs: dict) -> bool:
+    def check_variants(self, variants: LooseVariants, kwargs: dict) -> bool:
         """Loose verdict from ``LooseVariants(response)`` (made once per response)."""
+        if not self.loose_variants:
+            return self.check_validated(variants.response, kwargs)
         return any(self._rule(variant, kwargs) for variant in variants)
 
 
@@ -251,13 +271,13 @@ class LooseVariants:
     none). Shared by the constraints of one response."""
 
     def __init__(self, response: str):
-        self._response = response
+        self.response = response
         self._others: tuple[str, ...] | None = None
 
     def __iter__(self) -> Iterator[str]:
-        if not self._response.strip():
+        if not self.response.strip():
             return  # every variant of a blank response is blank
-        yield self._response
+        yield self.response
         if self._others is None:
-            self._others = loose_variants(self._response)[1:]
+            self._others = loose_variants(self.response)[1:]
         yield from self._others

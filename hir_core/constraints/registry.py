@@ -6,11 +6,26 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import ifeval
+from . import ifbench, ifeval, muldimif
 from .base import ConstraintType, LooseVariants, UnknownConstraintError
 from .conflicts import types_conflict
 
-_REGISTRY: dict[str, ConstraintType] = {ctype.id: ctype for ctype in ifeval.TYPES}
+# The verifier families, in the order of the paper's data (verl ``data_source``).
+FAMILIES: tuple[str, ...] = ("ifeval", "ifbench", "muldimif")
+
+
+def _build_registry() -> dict[str, ConstraintType]:
+    registry: dict[str, ConstraintType] = {}
+    for ctype in (*ifeval.TYPES, *ifbench.TYPES, *muldimif.TYPES):
+        if ctype.id in registry:
+            raise RuntimeError(f"constraint id {ctype.id!r} is registered twice")
+        if ctype.family not in FAMILIES:
+            raise RuntimeError(f"{ctype.id}: unknown family {ctype.family!r}")
+        registry[ctype.id] = ctype
+    return registry
+
+
+_REGISTRY: dict[str, ConstraintType] = _build_registry()
 
 
 def get(constraint_id: str) -> ConstraintType:
@@ -21,15 +36,25 @@ def get(constraint_id: str) -> ConstraintType:
         raise UnknownConstraintError(constraint_id, list(_REGISTRY)) from None
 
 
-def ids() -> list[str]:
-    """Every registered constraint id, sorted."""
-    return sorted(_REGISTRY)
+def ids(family: str | None = None) -> list[str]:
+    """Every registered constraint id, sorted; only those of ``family`` when given."""
+    if family is None:
+        return sorted(_REGISTRY)
+    if family not in FAMILIES:
+        raise ValueError(f"unknown verifier family {family!r}; known: {', '.join(FAMILIES)}")
+    return sorted(cid for cid, ctype in _REGISTRY.items() if ctype.family == family)
+
+
+def family_of(constraint_id: str) -> str:
+    """The verifier family of a registered id (``ifeval``, ``ifbench`` or ``muldimif``)."""
+    return get(constraint_id).family
 
 
 def conflicts(id_a: str, id_b: str) -> bool:
     """Whether the two types may not be combined in one instruction (symmetric; a type
-    conflicts with itself)."""
-    return types_conflict(get(id_a).id, get(id_b).id)
+    conflicts with itself; types of different families never share an instruction)."""
+    type_a, type_b = get(id_a), get(id_b)
+    return type_a.family != type_b.family or types_conflict(type_a.id, type_b.id)
 
 
 @dataclass(frozen=True)

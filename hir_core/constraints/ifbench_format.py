@@ -1,0 +1,3 @@
+"""IFBench types (placeholder: being written)."""
+
+TYPES: tuple = ()

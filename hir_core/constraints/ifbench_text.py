@@ -1,0 +1,1 @@
+"""Text analysers shared by the IFBench types (placeholder: being written)."""

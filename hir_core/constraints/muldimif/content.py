@@ -1,0 +1,4 @@
+"""MulDimIF checkers (placeholder: being written)."""
+
+CHECKERS: dict = {}
+REQUIREMENT_SAMPLERS: dict = {}
