@@ -164,7 +164,9 @@ def constraint_from_triple(triple: Sequence[Any]) -> dict:
         or len(triple) != 3
         or not all(isinstance(part, str) for part in triple)
     ):
-        raise ValueError(f"a MulDimIF constraint is [category, subcategory, requirement], got {triple!r}")
+        raise ValueError(
+            f"a MulDimIF constraint is [category, subcategory, requirement], got {triple!r}"
+        )
     category, subcategory, requirement = triple
     return {"id": constraint_id(category, subcategory), "kwargs": {"requirement": requirement}}
 

@@ -23,7 +23,7 @@ class RegexTimeout(TimeoutError):
 
 
 @functools.lru_cache(maxsize=1024)
-def compile(pattern: str, flags: int = 0) -> regex.Pattern:  # noqa: A001 - mirrors re.compile
+def compile(pattern: str, flags: int = 0) -> regex.Pattern:
     return regex.compile(pattern, flags)
 
 
