@@ -48,8 +48,23 @@ match = _timed("match")
 fullmatch = _timed("fullmatch")
 findall = _timed("findall")
 split = _timed("split")
-sub = _timed("sub")
-subn = _timed("subn")
+
+
+def sub(pattern, repl, string, count: int = 0, flags: int = 0):
+    """``regex.sub`` with the time limit."""
+    return subn(pattern, repl, string, count, flags)[0]
+
+
+def subn(pattern, repl, string, count: int = 0, flags: int = 0):
+    """``regex.subn`` with the time limit."""
+    compiled = pattern if isinstance(pattern, regex.Pattern) else compile(pattern, flags)
+    try:
+        return compiled.subn(repl, string, count=count, timeout=TIMEOUT_S)
+    except TimeoutError as err:
+        raise RegexTimeout(
+            f"pattern {compiled.pattern[:60]!r} ran past {TIMEOUT_S}s on a "
+            f"{len(string)}-character text"
+        ) from err
 
 
 def finditer(pattern, string, flags: int = 0):
