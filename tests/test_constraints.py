@@ -365,12 +365,12 @@ def test_exact_verdicts_match_expectation_and_reference(case):
 
 
 def test_every_type_has_adversarial_cases():
-    assert {case[0] for case in CASES} == set(constraints.ids())
+    assert {case[0] for case in CASES} == set(constraints.ids("ifeval"))
 
 
-def test_the_registry_holds_exactly_the_ifeval_types():
-    assert constraints.ids() == reference.instruction_ids()
-    assert len(constraints.ids()) == 25
+def test_the_ifeval_family_holds_exactly_the_ifeval_types():
+    assert constraints.ids("ifeval") == reference.instruction_ids()
+    assert len(constraints.ids("ifeval")) == 25
 
 
 def test_non_letter_letter_counts_that_character():
@@ -380,7 +380,7 @@ def test_non_letter_letter_counts_that_character():
     assert not constraints.get("keywords:letter_frequency").check("Wow! Yes!", kwargs)
 
 
-@pytest.mark.parametrize("cid", constraints.ids())
+@pytest.mark.parametrize("cid", constraints.ids("ifeval"))
 @pytest.mark.parametrize("response", ["", "   ", "\n\n\t"])
 def test_blank_response_fails_every_type_strict_and_loose(cid, response):
     ctype = constraints.get(cid)
@@ -490,7 +490,7 @@ def test_unknown_id_is_a_keyerror_and_a_valueerror_naming_the_id():
 # --- describe and sample ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cid", constraints.ids())
+@pytest.mark.parametrize("cid", constraints.ids("ifeval"))
 def test_describe_is_deterministic_by_seed_and_shows_the_arguments(cid):
     ctype = constraints.get(cid)
     kwargs = ctype.sample_kwargs(random.Random(7))
@@ -510,7 +510,7 @@ def test_describe_validates():
         constraints.get("length_constraints:number_words").describe({"num_words": 3})
 
 
-@pytest.mark.parametrize("cid", constraints.ids())
+@pytest.mark.parametrize("cid", constraints.ids("ifeval"))
 def test_descriptions_end_their_sentence(cid):
     # Templates join descriptions as running sentences; each must close its own. The open
     # endings allowed are layout shown as is: a markdown bullet, a bracketed section, the
@@ -549,7 +549,7 @@ def test_describe_shows_language_names():
     assert "Hindi" in ctype.describe({"language": "hi"}, seed=2)
 
 
-@pytest.mark.parametrize("cid", constraints.ids())
+@pytest.mark.parametrize("cid", constraints.ids("ifeval"))
 def test_sample_kwargs_validate_and_are_reproducible(cid):
     ctype = constraints.get(cid)
     for seed in range(30):
@@ -571,7 +571,7 @@ def test_sampled_repeat_prompt_takes_the_prompt_at_check_time():
     assert ctype.check("Hi. Answer.", {"prompt_to_repeat": "Hi."}, prompt="Hi. Repeat me.")
     with pytest.raises(ConstraintArgumentError, match="prompt_to_repeat"):
         ctype.check("Write a poem.", kwargs)
-    assert [c.id for c in map(constraints.get, constraints.ids()) if c.needs_prompt] == [
+    assert [c.id for c in map(constraints.get, constraints.ids("ifeval")) if c.needs_prompt] == [
         "combination:repeat_prompt"
     ]
 
@@ -581,9 +581,9 @@ def test_sampled_repeat_prompt_takes_the_prompt_at_check_time():
 
 def test_conflicts_are_symmetric_reflexive_and_match_the_reference_table():
     table = reference.conflict_table()
-    for a in constraints.ids():
+    for a in constraints.ids("ifeval"):
         assert constraints.conflicts(a, a)
-        for b in constraints.ids():
+        for b in constraints.ids("ifeval"):
             assert constraints.conflicts(a, b) == constraints.conflicts(b, a)
             assert constraints.conflicts(a, b) == (b in table[a]), (a, b)
 

@@ -41,7 +41,7 @@ from hir_core import constraints
 
 def report(title: str, result: Comparison) -> None:
     print(f"\n{title}: per-type agreement (strict | loose)")
-    for cid in constraints.ids():
+    for cid in constraints.ids("ifeval"):
         cells = [f"{result.agree[m, cid]}/{result.total[m, cid]}" for m in ("strict", "loose")]
         print(f"  {cid:46s} {cells[0]:>9s} | {cells[1]:>9s}")
     for mode, key, pair, response, mine, ref in result.disagreements:
@@ -70,7 +70,7 @@ def test_parity_on_smollm2_responses_to_all_541_prompts():
 
 def test_parity_on_adversarial_responses():
     rows = rows_covering_every_type()
-    assert {cid for row in rows for cid in row["instruction_id_list"]} == set(constraints.ids())
+    assert {cid for row in rows for cid in row["instruction_id_list"]} == set(constraints.ids("ifeval"))
     result = compare(adversarial_pairs())
     report("adversarial responses", result)
     check(result)

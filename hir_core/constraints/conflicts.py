@@ -8,9 +8,19 @@ symmetric, and written as the reasons behind it:
 2. four types fix the overall shape of the response, so they admit only the few types that
    still make sense inside that shape;
 3. a short list of pairs that contradict or confuse each other.
+
+The IFBench types state their own rules next to them (``ifbench_counts`` and
+``ifbench_format``: ``SHAPE_FIXING``, types that combine with no other type, and
+``CONFLICTING_PAIRS``). MulDimIF's rules are below (``_MULDIMIF_PAIRS``): two keys of one checker
+class never combine (two word-count bounds in one instruction), nor do contradictory classes.
+Types of different families never share an instruction (``registry.conflicts``): each row of
+the paper's data is one family.
 """
 
 from __future__ import annotations
+
+from . import ifbench_counts, ifbench_format
+from .muldimif import CLASS_OF_KEY, PREFIX
 
 # Shape-fixing types -> the only other types they combine with.
 _SHAPE_FIXING: dict[str, frozenset[str]] = {
@@ -62,6 +72,36 @@ _PAIRS: frozenset[frozenset[str]] = frozenset(
 )
 
 
+# IFBench: types that fix the whole response combine with nothing; listed pairs contradict.
+for _module in (ifbench_counts, ifbench_format):
+    _SHAPE_FIXING.update({cid: frozenset() for cid in _module.SHAPE_FIXING})
+_PAIRS = _PAIRS | frozenset(
+    frozenset(pair)
+    for module in (ifbench_counts, ifbench_format)
+    for pair in module.CONFLICTING_PAIRS
+)
+
+# MulDimIF, by checker class (key -> class: ``muldimif.CLASS_OF_KEY``).
+_MULDIMIF_PAIRS: frozenset[frozenset[str]] = frozenset(
+    frozenset(pair)
+    for pair in (
+        # A response is in English or in Chinese, not both.
+        ("Language_English", "Language_Chinese"),
+        # A response that is one JSON document is not a markdown table or markdown text.
+        ("Format_Json", "Format_Table"),
+        ("Format_Json", "Format_Markdown"),
+    )
+)
+
+
+def _muldimif_conflict(a: str, b: str) -> bool:
+    class_a = CLASS_OF_KEY.get(a.removeprefix(PREFIX)) if a.startswith(PREFIX) else None
+    class_b = CLASS_OF_KEY.get(b.removeprefix(PREFIX)) if b.startswith(PREFIX) else None
+    if class_a is None or class_b is None:
+        return False
+    return class_a == class_b or frozenset((class_a, class_b)) in _MULDIMIF_PAIRS
+
+
 def _shape_conflict(shape_type: str, other: str) -> bool:
     allowed = _SHAPE_FIXING.get(shape_type)
     return allowed is not None and other not in allowed
@@ -69,4 +109,10 @@ def _shape_conflict(shape_type: str, other: str) -> bool:
 
 def types_conflict(a: str, b: str) -> bool:
     """Whether ids ``a`` and ``b`` (assumed registered) may not share an instruction."""
-    return a == b or frozenset((a, b)) in _PAIRS or _shape_conflict(a, b) or _shape_conflict(b, a)
+    return (
+        a == b
+        or frozenset((a, b)) in _PAIRS
+        or _shape_conflict(a, b)
+        or _shape_conflict(b, a)
+        or _muldimif_conflict(a, b)
+    )
