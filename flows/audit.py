@@ -19,17 +19,19 @@ from pathlib import Path
 
 import polars as pl
 
+from hir_core.constraints import family_label
 from hir_core.rundir import TABLE_STAGES, RunDir
 from hir_core.storage import atomic_write, read_table
 
 AUDIT_STAGES = (*TABLE_STAGES, "eval")
 # What a terminal shows of each table by default (--all-columns: everything; CSV: everything).
 DISPLAY_COLUMNS = {
-    "prompts": ("prompt_id", "split", "template", "prompt"),
+    "prompts": ("prompt_id", "split", "family", "template", "prompt"),
     "rollouts": ("rollout_id", "response", "mean_entropy", "finish_reason"),
-    "verdicts": ("rollout_id", "constraint_ids", "verdicts", "ila", "cla", "reward"),
+    "verdicts": ("rollout_id", "family", "constraint_ids", "verdicts", "ila", "cla", "reward"),
     "replays": (
         "replay_id",
+        "family",
         "dropped_ids",
         "kept_ids",
         "rewritten_prompt",
@@ -37,8 +39,10 @@ DISPLAY_COLUMNS = {
         "score",
     ),
     "batch": ("sample_id", "group_id", "is_replay", "is_hindsight", "prompt", "reward"),
-    "eval": ("prompt_id", "response", "constraint_ids", "strict", "loose"),
+    "eval": ("prompt_id", "family", "response", "constraint_ids", "strict", "loose"),
 }
+# The column holding each row's constraint ids, per stage: the source of its ``family``.
+_ID_COLUMNS = {"verdicts": "constraint_ids", "eval": "constraint_ids", "replays": "kept_ids"}
 # Added to the replays' display when HeRL (strategy herl or hir+herl) wrote guided rows.
 HERL_DISPLAY_COLUMNS = (
     "strategy",
@@ -67,7 +71,26 @@ def iterations_with(rundir: RunDir, stage: str) -> list[int]:
 
 def _read(rundir: RunDir, k: int, stage: str) -> pl.DataFrame:
     frame = read_table(rundir.table_path(k, stage), stage)
-    return frame.select(pl.lit(k, dtype=pl.Int32).alias("iteration"), pl.all())
+    return with_family(frame.select(pl.lit(k, dtype=pl.Int32).alias("iteration"), pl.all()), stage)
+
+
+def with_family(frame: pl.DataFrame, stage: str) -> pl.DataFrame:
+    """``frame`` with a ``family`` column after its id column (prompts: from the constraints;
+    replays: from the kept and dropped ids), for the stages whose rows carry constraint ids."""
+    if stage == "prompts":
+        ids = [[c["id"] for c in row] for row in frame["constraints"].to_list()]
+    elif stage == "replays":
+        ids = [
+            [*kept, *dropped]
+            for kept, dropped in zip(frame["kept_ids"].to_list(), frame["dropped_ids"].to_list())
+        ]
+    elif stage in _ID_COLUMNS:
+        ids = frame[_ID_COLUMNS[stage]].to_list()
+    else:
+        return frame
+    labels = {}  # rows of one prompt share their ids: label each distinct list once
+    family = [labels.setdefault(tuple(row), family_label(row)) for row in ids]
+    return frame.with_columns(pl.Series("family", family, dtype=pl.String))
 
 
 def audit_table(

@@ -12,6 +12,7 @@ import polars as pl
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from hir_core.constraints import family_label
 from hir_core.rundir import STAGES, Manifest
 from tasks._options import STAGE_TASK
 from tasks.context import RunContext
@@ -60,13 +61,17 @@ def replay_rows(replays: pl.DataFrame) -> list[dict]:
     herl = "strategy" in replays.columns and bool((replays["strategy"] == "herl").any())
     rows = []
     for row in replays.head(MAX_TABLE_ROWS).iter_rows(named=True):
+        # What an auditor reads first leads (the UI shows the leftmost columns); the long
+        # original instruction comes last, excerpted.
         out = {
             "replay_id": row["replay_id"],
-            "original_instruction": row["original_prompt"],
-            "rewritten_instruction": row["rewritten_prompt"],
+            "family": family_label([*row["kept_ids"], *row["dropped_ids"]]),
             "dropped_constraints": ", ".join(row["dropped_ids"]),
+            "kept_constraints": ", ".join(row["kept_ids"]),
+            "rewritten_instruction": _excerpt(row["rewritten_prompt"]),
             "response_excerpt": _excerpt(row["response"]),
             "score": round(float(row["score"]), 4),
+            "original_instruction": _excerpt(row["original_prompt"]),
         }
         if herl:
             out.update(_herl_columns(row))

@@ -50,6 +50,19 @@ def family_of(constraint_id: str) -> str:
     return get(constraint_id).family
 
 
+def family_label(ids: Sequence[str]) -> str:
+    """The verifier families of an instruction's constraint ids, ``+``-joined in first-seen
+    order (``ifeval``, ``ifbench+muldimif``, ...); ``unknown`` for an id no type has (a table
+    written by another version). For audit tables and artifacts."""
+    families: list[str] = []
+    for cid in ids:
+        ctype = _REGISTRY.get(cid) if isinstance(cid, str) else None
+        family = ctype.family if ctype is not None else "unknown"
+        if family not in families:
+            families.append(family)
+    return "+".join(families)
+
+
 def conflicts(id_a: str, id_b: str) -> bool:
     """Whether the two types may not be combined in one instruction (symmetric; a type
     conflicts with itself; types of different families never share an instruction)."""

@@ -116,11 +116,19 @@ def _rule(check: Callable[[str, str], bool]):
     return rule
 
 
+# Synthetic prompts use one key per checker class, so two aliases of one checker never meet in
+# an instruction: the class's own name where it is a key; the two classes without one get the
+# key that names what their sampled requirements ask for.
+SAMPLED_KEY: dict[str, str] = {
+    **{name: name for name in set(CLASS_OF_KEY.values()) if name in CLASS_OF_KEY},
+    "Content_Others": "Content_Identifiers",  # "... must start with the identifier ..."
+    "Format_Others": "Format_Text",  # its requirements span several text formats
+}
+
+
 def _sampler(class_name: str, key: str):
     def sample(rng: random.Random) -> dict:
-        # Synthetic prompts use one key per checker class (the class's own name), so two
-        # aliases of one checker never meet in an instruction.
-        if key != class_name or class_name not in REQUIREMENT_SAMPLERS:
+        if SAMPLED_KEY[class_name] != key or class_name not in REQUIREMENT_SAMPLERS:
             raise NotImplementedError(f"{PREFIX}{key}: no synthetic requirement texts")
         return {"requirement": REQUIREMENT_SAMPLERS[class_name](rng)}
 
