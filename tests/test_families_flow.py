@@ -226,3 +226,23 @@ def test_data_build_draws_the_families_asked_for(tmp_path):
     assert bad.exit_code == 2 and "--families" in bad.output
     unknown = runner.invoke(app, [*args, "--families", "nope=1"])
     assert unknown.exit_code == 2 and "nope" in unknown.output
+
+
+def test_replay_artifact_leads_with_what_an_auditor_reads(mixed_run):
+    from tasks.report import EXCERPT_CHARS, replay_rows
+
+    replays = read_table(RunDir(mixed_run).table_path(0, "replays"), "replays")
+    rows = replay_rows(replays)
+    assert rows and list(rows[0])[:6] == [
+        "replay_id",
+        "family",
+        "dropped_constraints",
+        "kept_constraints",
+        "rewritten_instruction",
+        "response_excerpt",
+    ]
+    assert list(rows[0])[-1] == "original_instruction"
+    for row, source in zip(rows, replays.to_dicts()):
+        assert row["family"] == constraints.family_label(source["kept_ids"])
+        assert row["kept_constraints"] == ", ".join(source["kept_ids"])
+        assert len(row["original_instruction"]) <= EXCERPT_CHARS
