@@ -9,8 +9,9 @@ Both modes run the same config, seed and iterations in this process. Iteration 0
 out of the comparison in both (it pays the DeepSpeed and model start-up the flow does
 lazily); the iterations after it are timed:
 
-- direct: ``hir_core.pipeline`` functions in a loop with one live engine (sample, generate,
-  verify, hindsight, batch, train + checkpoint save), no files besides the checkpoint;
+- direct: ``hir_core.stages.run_stage`` for every stage (what the Prefect tasks call: Parquet
+  writes, schema-checked reads, manifest with sha256 verification, checkpoint save) with the
+  in-process engines, no Prefect, no MLflow;
 - flow: ``flows.train.train`` on a fresh run directory (Prefect task runs against a
   temporary Prefect server, Parquet writes and schema-checked reads, manifest with sha256
   verification, MLflow logging to a sqlite store, Prefect artifacts).
@@ -51,32 +52,29 @@ for key, value in {
 }.items():
     os.environ.setdefault(key, value)
 
-from hir_core import pipeline
 from hir_core.config import load_config
-from hir_core.rundir import STAGES, Manifest, RunDir, stage_seed
+from hir_core.rundir import STAGES, Manifest, RunDir
 
 
 def direct_iterations(cfg, workdir: Path) -> tuple[list[float], dict]:
-    """Wall seconds of each iteration calling the stage functions; the last tables."""
-    engine, generator = None, None
-    times, tables = [], {}
+    """Wall seconds of each iteration run by ``hir_core.stages.run_stage`` (the function the
+    Prefect tasks call) with the in-process engines, without Prefect or MLflow; the last
+    tables."""
+    from hir_core.engines.inprocess import InProcessEngines
+    from hir_core.stages import read_input, run_stage
+
+    rundir = RunDir(workdir / "direct")
+    cfg = rundir.init(cfg)
+    engines = InProcessEngines(cfg, rundir)
+    times = []
     for k in range(cfg.iterations):
         start = time.perf_counter()
-        previous = workdir / f"ckpt-{k - 1}" if k > 0 else None
-        engine = pipeline.engine_for_iteration(cfg, k, previous, engine)
-        if generator is None or generator.model is not engine.model:
-            generator = pipeline.make_generator(cfg, engine=engine)
-        prompts, _ = pipeline.sample_prompts(cfg, k, stage_seed(cfg.seed, k, "prompts"))
-        rollouts, _ = pipeline.generate_rollouts(
-            prompts, generator, cfg, stage_seed(cfg.seed, k, "rollouts")
-        )
-        verdicts, _ = pipeline.verify_rollouts(prompts, rollouts, cfg)
-        replays, _ = pipeline.hindsight(prompts, rollouts, verdicts, cfg, k)
-        batch, _ = pipeline.build_batch(prompts, rollouts, verdicts, replays, cfg, engine)
-        pipeline.train_step(batch, engine, cfg)
-        pipeline.save_checkpoint(engine, workdir / f"ckpt-{k}")
+        for stage in STAGES:
+            run_stage(rundir, cfg, k, stage, engines)
         times.append(time.perf_counter() - start)
-        tables = {"prompts": prompts, "rollouts": rollouts, "verdicts": verdicts, "batch": batch}
+    last = cfg.iterations - 1
+    tables = {t: read_input(rundir, last, t) for t in ("prompts", "rollouts", "verdicts", "batch")}
+    engines.close()
     return times, tables
 
 
@@ -204,7 +202,9 @@ def main() -> None:
     print()
     print("| mode | s / iteration (median) | min | max |")
     print("|---|---:|---:|---:|")
-    print(f"| direct (hir_core.pipeline calls) | {d:.2f} | {min(direct):.2f} | {max(direct):.2f} |")
+    print(
+        f"| direct (hir_core.stages.run_stage) | {d:.2f} | {min(direct):.2f} | {max(direct):.2f} |"
+    )
     print(f"| Prefect flow | {f:.2f} | {min(flow):.2f} | {max(flow):.2f} |")
     print(
         f"| - of which stage work (compute + Parquet write) | {s:.2f} | {min(stages):.2f} | {max(stages):.2f} |"

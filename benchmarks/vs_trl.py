@@ -262,40 +262,31 @@ def run_trl(cfg, scratch: Path) -> dict:
 
 
 def run_ours_pipeline(cfg, scratch: Path) -> dict:
-    """OUR PIPELINE, strategy `none`: the stage functions of hir_core.pipeline in process,
-    each stage's table written to a run directory (schema-checked Parquet, atomic) and a
-    checkpoint saved per iteration, as a resumable run does (tasks/ add the manifest, Prefect
-    and MLflow on top: benchmarks/pipeline_overhead.py measures that layer)."""
-    from hir_core import pipeline
-    from hir_core.rundir import RunDir, stage_seed
-    from hir_core.storage import write_table
+    """OUR PIPELINE, strategy `none`: every stage through ``hir_core.stages.run_stage`` (what
+    the Prefect tasks call) with the in-process engines: each stage's table written to a run
+    directory (schema-checked Parquet, atomic), recorded in the manifest, and a checkpoint
+    saved per iteration, as a resumable run does (tasks/ add Prefect and MLflow on top:
+    benchmarks/pipeline_overhead.py measures that layer)."""
+    from hir_core.engines.inprocess import InProcessEngines
+    from hir_core.rundir import STAGES, RunDir
+    from hir_core.stages import run_stage
 
     start = time.perf_counter()
     rundir = RunDir(scratch / "ours")
-    rundir.init(cfg)
-    engine = pipeline.make_engine(cfg)
-    generator = pipeline.make_generator(cfg, engine=engine)
+    cfg = rundir.init(cfg)
+    engines = InProcessEngines(cfg, rundir)
+    engines.rollout_engine(0)  # DeepSpeed engine and generator, as TRL's trainer set-up
+    engine = engines.engine
     setup_s = time.perf_counter() - start
 
     step_times, rewards = [], []
     loop_start = time.perf_counter()
     for k in range(cfg.iterations):
         iteration_start = time.perf_counter()
-        prompts, _ = pipeline.sample_prompts(cfg, k, stage_seed(cfg.seed, k, "prompts"))
-        write_table(prompts, rundir.table_path(k, "prompts"), "prompts")
-        rollouts, _ = pipeline.generate_rollouts(
-            prompts, generator, cfg, stage_seed(cfg.seed, k, "rollouts")
-        )
-        write_table(rollouts, rundir.table_path(k, "rollouts"), "rollouts")
-        verdicts, verify_metrics = pipeline.verify_rollouts(prompts, rollouts, cfg)
-        write_table(verdicts, rundir.table_path(k, "verdicts"), "verdicts")
-        rewards.append(verify_metrics["reward"])
-        replays, _ = pipeline.hindsight(prompts, rollouts, verdicts, cfg, k, generator)
-        write_table(replays, rundir.table_path(k, "replays"), "replays")
-        batch, _ = pipeline.build_batch(prompts, rollouts, verdicts, replays, cfg, engine)
-        write_table(batch, rundir.table_path(k, "batch"), "batch")
-        pipeline.train_step(batch, engine, cfg)
-        pipeline.save_checkpoint(engine, rundir.checkpoint_dir(k))
+        for stage in STAGES:
+            outcome = run_stage(rundir, cfg, k, stage, engines)
+            if stage == "verdicts":
+                rewards.append(outcome.metrics["reward"])
         # One iteration = mini_batches optimizer steps: each gets an equal share.
         share = (time.perf_counter() - iteration_start) / cfg.training.mini_batches
         step_times += [share] * cfg.training.mini_batches

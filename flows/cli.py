@@ -222,6 +222,37 @@ def stage(
         typer.echo(f"  marked stale: {', '.join(result['stale'])}")
 
 
+# ------------------------------------------------------------------------------ worker
+
+
+@app.command()
+@user_errors
+def worker(
+    run: Annotated[Path, typer.Argument(help="Run directory.")],
+    iteration: Annotated[int, typer.Argument(help="Iteration (0-based).")],
+    stage: Annotated[
+        str, typer.Argument(help="prompts, rollouts, verdicts, replays, batch or train.")
+    ],
+    force: Annotated[
+        bool, typer.Option("--force", help="Recompute even if up to date; later stages go stale.")
+    ] = False,
+) -> None:
+    """Run one stage on this rank of a launched group, without Prefect or Ray:
+    `torchrun --nproc_per_node N -m flows.cli worker RUN K train`. Batch and train compute on
+    every rank (one DeepSpeed group); rank 0 alone writes tables, checkpoint and manifest."""
+    from hir_core.config import ConfigError
+    from hir_core.rundir import STAGES, RunDir
+    from hir_core.worker import run_worker
+
+    if stage not in STAGES:
+        raise ConfigError(f"stage: unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+    RunDir(run).load_config()  # a clear error before any process group forms
+    outcome = run_worker(run, iteration, stage, force=force)
+    if os.environ.get("RANK", "0") == "0":
+        state = "up to date" if outcome.skipped else f"computed in {outcome.duration_s:.1f} s"
+        typer.echo(f"iteration {iteration} stage {stage}: {state} ({outcome.engine})")
+
+
 # ------------------------------------------------------------------------------ eval
 
 
@@ -232,13 +263,19 @@ def eval_(
         str, typer.Argument(help="Checkpoint folder (runs/x/checkpoints/iter-0002) or 'base'.")
     ],
     overrides: Annotated[list[str] | None, typer.Argument(help="Dotted config overrides.")] = None,
-    benchmark: Annotated[str, typer.Option(help="heldout or ifeval.")] = "heldout",
+    benchmark: Annotated[
+        str, typer.Option(help="heldout, ifeval (541), ifbench (300) or muldimif (1,200).")
+    ] = "heldout",
     config: Annotated[
         Path | None, typer.Option(help="Config (default: the checkpoint's run config).")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="EVAL table (Parquet) to write.")] = None,
     prompts: Annotated[
-        Path | None, typer.Option(help="IFEval-format JSONL instead of the packaged IFEval.")
+        Path | None,
+        typer.Option(
+            help="A file in the benchmark's format instead of its shipped prompts: "
+            "IFEval-format JSONL (ifeval, ifbench) or MulDimIF's JSON list (muldimif)."
+        ),
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Score only the first N prompts.")] = None,
     track: Annotated[bool, typer.Option(help="Log to the run's MLflow run.")] = True,
@@ -252,17 +289,29 @@ def eval_(
         ),
     ] = 0,
 ) -> None:
-    """Evaluate a checkpoint on the held-out split or IFEval."""
+    """Evaluate a checkpoint on the held-out split, IFEval, IFBench or MulDimIF.
+
+    Prints IFEval's accuracies (prompt- and instruction-level, strict and loose) for every
+    benchmark; for MulDimIF (no loose mode: loose = strict) also its overall, macro and micro
+    scores and a table by difficulty level, constraint pattern and category.
+    """
     from flows.evaluate import BASE, run_of
     from flows.evaluate import evaluate as evaluate_flow
     from hir_core.config import ConfigError, load_config
+    from hir_core.evaluation import breakdown_rows, check_benchmark, load_benchmark
 
+    try:
+        check_benchmark(benchmark, prompts)
+    except ValueError as err:
+        raise ConfigError(f"--benchmark: {err}") from None
     if checkpoint != BASE and not Path(checkpoint).is_dir():
         raise ConfigError(f"checkpoint: {checkpoint} is not a folder")
     if config is None and (checkpoint == BASE or run_of(Path(checkpoint)) is None):
         raise ConfigError(f"{checkpoint}: not inside a run directory; pass --config")
     if config is not None:
         load_config(config, list(overrides or []))
+    if prompts is not None:
+        load_benchmark(benchmark, prompts)  # a malformed file: DataError naming file and row
     result = evaluate_flow(
         checkpoint,
         benchmark=benchmark,
@@ -275,10 +324,20 @@ def eval_(
         revise_rounds=revise_rounds,
     )
     typer.echo(f"EVAL table: {result['out']}")
+    hidden = ("/type/", "/count/", "/revise/", "/level/", "/pattern/", "/category/")
     for key, value in sorted(result["metrics"].items()):
-        if "/type/" not in key and "/count/" not in key and "/revise/" not in key:
+        if not any(part in key for part in hidden):
             typer.echo(f"  {key}: {value:.4f}")
     metrics = result["metrics"]
+    rows = breakdown_rows(metrics, f"eval/{benchmark}/")
+    if rows:
+        width = max(len(row[0]) for row in rows)
+        typer.echo(f"  {'group':<{width}}  items  constraints  overall   macro   micro")
+        for group, items, constraints, overall, macro, micro in rows:
+            typer.echo(
+                f"  {group:<{width}}  {items:>5}  {constraints:>11}  "
+                f"{overall:>7.4f}  {macro:>6.4f}  {micro:>6.4f}"
+            )
     for k in range(revise_rounds + 1 if revise_rounds else 0):
         prefix = f"eval/{benchmark}/revise/round_{k}"
         typer.echo(
@@ -348,6 +407,13 @@ def data_build(
     min_constraints: Annotated[int | None, typer.Option(help="Fewest constraints.")] = None,
     max_constraints: Annotated[int | None, typer.Option(help="Most constraints.")] = None,
     seed: Annotated[int | None, typer.Option(help="Builder seed.")] = None,
+    families: Annotated[
+        str | None,
+        typer.Option(
+            help="Verifier families and weights, e.g. 'ifeval=2,ifbench=1,muldimif=1' "
+            "(default: the config's data.families, else ifeval only)."
+        ),
+    ] = None,
 ) -> None:
     """Build the synthetic prompt set (train and held-out splits) into one Parquet table."""
     from tqdm.auto import tqdm
@@ -367,6 +433,7 @@ def data_build(
     params = {k: getattr(data, k) for k in given} | {
         k: v for k, v in given.items() if v is not None
     }
+    params["families"] = _family_weights(families) if families is not None else data.families
     with tqdm(total=1, desc="build prompts", disable=not sys.stderr.isatty()) as bar:
         try:
             table = build_synthetic(**params)
@@ -376,6 +443,22 @@ def data_build(
     write_table(table, out, "prompts")
     counts = table.group_by("split").len().sort("split").iter_rows()
     typer.echo(f"{out}: " + ", ".join(f"{n} {split}" for split, n in counts))
+
+
+def _family_weights(text: str) -> dict[str, float]:
+    """``'ifeval=2,ifbench=1'`` -> ``{'ifeval': 2.0, 'ifbench': 1.0}`` (a bare name weighs 1)."""
+    from hir_core.config import ConfigError
+
+    weights = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, weight = part.partition("=")
+        try:
+            weights[name.strip()] = float(weight) if weight else 1.0
+        except ValueError:
+            raise ConfigError(
+                f"--families: weight of {name!r} is not a number: {weight!r}"
+            ) from None
+    return weights
 
 
 @app.command()

@@ -1,7 +1,9 @@
-"""Evaluate a checkpoint: greedy decoding on the held-out split, or on IFEval.
+"""Evaluate a checkpoint: greedy decoding on the held-out split, IFEval, IFBench or MulDimIF.
 
-    evaluate("runs/tiny/checkpoints/iter-0001")                      # the run's held-out split
-    evaluate("runs/demo/checkpoints/iter-0002", benchmark="ifeval")  # the 541 IFEval prompts
+    evaluate("runs/tiny/checkpoints/iter-0001")                        # the run's held-out split
+    evaluate("runs/demo/checkpoints/iter-0002", benchmark="ifeval")    # the 541 IFEval prompts
+    evaluate("runs/demo/checkpoints/iter-0002", benchmark="ifbench")   # the 300 IFBench prompts
+    evaluate("runs/demo/checkpoints/iter-0002", benchmark="muldimif")  # the 1,200 MulDimIF items
 
 The config is the run's (``<run>/config.yaml``, found from a checkpoint inside a run) unless
 ``config`` is given. The EVAL table goes to ``<run>/eval/<checkpoint>-<benchmark>.parquet``
@@ -15,6 +17,7 @@ from pathlib import Path
 from prefect import flow
 
 from hir_core.config import ConfigError, load_config
+from hir_core.evaluation import check_benchmark
 from hir_core.rundir import RunDir
 from tasks import evaluate_checkpoint
 from tasks.evaluate import log_evaluation
@@ -53,17 +56,24 @@ def evaluate(
 
     Args:
         checkpoint: checkpoint folder (e.g. ``runs/x/checkpoints/iter-0002``) or ``base``.
-        benchmark: ``heldout`` (the config's held-out split) or ``ifeval``.
+        benchmark: ``heldout`` (the config's held-out split), ``ifeval``, ``ifbench`` or
+            ``muldimif`` (shipped with the project; nothing is downloaded).
         config: config file; default: the run's frozen config.
         overrides: dotted overrides of the config (e.g. ``evaluation.max_new_tokens=256``).
         out: where the EVAL table goes (default: beside the run, see module doc).
-        prompts_path: an IFEval-format JSONL instead of the packaged IFEval prompts.
+        prompts_path: a file in the benchmark's format instead of its shipped prompts
+            (IFEval-format JSONL for ``ifeval`` and ``ifbench``, MulDimIF's JSON list for
+            ``muldimif``); not for ``heldout``.
         limit: score only the first ``limit`` prompts.
         track: when the checkpoint belongs to a tracked run, log the metrics to its MLflow
             run (step = the checkpoint's iteration).
         revise_rounds: after scoring, let the model revise its answers with the verifier's
             feedback this many rounds; accuracy per round joins the metrics.
     """
+    try:
+        check_benchmark(benchmark, prompts_path)
+    except ValueError as err:
+        raise ConfigError(f"benchmark: {err}") from None
     folder = None if checkpoint == BASE else Path(checkpoint)
     run = run_of(folder) if folder is not None else None
     if config is None and run is None:

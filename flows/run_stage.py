@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from prefect import flow
 from prefect.runtime import flow_run
+from prefect.utilities.annotations import quote
 
 from hir_core.rundir import STAGES, Manifest, RunDir
 from tasks import STAGE_TASKS, evaluate_iteration, open_run, report_iteration
@@ -42,7 +43,7 @@ def run_stage(
     with rundir.lock(holder=f"hir-stage flow run {flow_run_id}"):
         ctx = open_run(cfg, rundir, flow_run_id, track)
         try:
-            result = RERUNNABLE[stage](ctx, iteration, force=force)
+            result = RERUNNABLE[stage](quote(ctx), iteration, force=force)
             stale = later_stages(stage) if force and stage in STAGES else []
             if stale:
                 Manifest.load(rundir).mark_stale(iteration, stale)

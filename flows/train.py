@@ -14,6 +14,7 @@ from pathlib import Path
 
 from prefect import flow
 from prefect.runtime import flow_run
+from prefect.utilities.annotations import quote
 from tqdm.auto import tqdm
 
 from hir_core.config import load_config
@@ -76,20 +77,50 @@ def train(
 
 
 def _run_iterations(ctx, progress: bool) -> bool:
-    """Every stage of every iteration, in order; returns whether any stage computed."""
+    """Every stage of every iteration, in order; returns whether any stage computed.
+
+    Each task takes the results (paths and sha256) of the stages whose files it reads, so
+    the flow-run graph draws the data: prompts -> rollouts -> verdicts -> replays -> batch
+    -> train -> the next iteration's rollouts and batch. The run context goes in under
+    ``quote``: no task input, no edge.
+    """
     cfg = ctx.cfg
+    run = quote(ctx)
     computed = False
     total = cfg.iterations * len(STAGES)
+    # Every result stays referenced until the flow ends: Prefect links a result to its task
+    # run by object identity.
+    results: dict[tuple[int, str], object] = {}
     with tqdm(total=total, desc=f"train {cfg.name}", unit="stage", disable=not progress) as bar:
         for k in range(cfg.iterations):
-            for stage, stage_task in STAGE_TASKS.items():
+            previous = results.get((k - 1, "train"))
+
+            def step(stage: str, k: int = k, **inputs):
                 bar.set_postfix_str(f"iter {k} {stage}")
-                result = stage_task(ctx, k)
-                computed |= not result.skipped
+                result = STAGE_TASKS[stage](run, k, **inputs)
+                results[(k, stage)] = result
                 bar.update()
+                return result
+
+            prompts = step("prompts")
+            rollouts = step("rollouts", prompts=prompts, checkpoint=previous)
+            verdicts = step("verdicts", prompts=prompts, rollouts=rollouts)
+            replays = step("replays", prompts=prompts, rollouts=rollouts, verdicts=verdicts)
+            batch = step(
+                "batch",
+                prompts=prompts,
+                rollouts=rollouts,
+                verdicts=verdicts,
+                replays=replays,
+                checkpoint=previous,
+            )
+            trained = step("train", batch=batch, checkpoint=previous)
+            computed |= not all(results[(k, s)].skipped for s in STAGES)
+            # Kept referenced too: a freed result's id could be reused by a later stage's
+            # result, which Prefect would then draw as coming from this task.
             if eval_due(cfg.evaluation.every, k, cfg.iterations):
-                evaluate_iteration(ctx, k)
-            report_iteration(ctx, k)
+                results[(k, "eval")] = evaluate_iteration(run, k, wait_for=[trained])
+            results[(k, "report")] = report_iteration(run, k, wait_for=[replays, trained])
     return computed
 
 

@@ -33,6 +33,7 @@ from hir_core.storage import atomic_write
 __all__ = [
     "ConfigError",
     "DataConfig",
+    "DistributedConfig",
     "EvalConfig",
     "PipelineConfig",
     "TrackingConfig",
@@ -171,6 +172,89 @@ class TrackingConfig(BaseModel):
     experiment: str = Field("hir-pipeline", description="MLflow experiment name.")
 
 
+class ActorResources(BaseModel):
+    """What Ray reserves for one actor (a placement-group bundle)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_cpus: float = Field(1.0, ge=0.0, description="CPU cores reserved per actor.")
+    num_gpus: float = Field(
+        0.0,
+        ge=0.0,
+        description="GPUs per actor: 1 for a train rank; a vLLM rollout actor with "
+        "rollout.tensor_parallel_size = T needs T.",
+    )
+    memory_gb: float | None = Field(
+        None, ge=0.0, description="Host memory reserved per actor (GiB); None: no reservation."
+    )
+
+
+class DistributedConfig(BaseModel):
+    """Where the engines run (docs: README "Scale-out"). The flow is the single controller in
+    every case; only the engines move.
+
+    Left out of every stage's input hash and free to change when a run is resumed: the same
+    stage gives the same tables on any backend (the train step up to the reduction order of
+    its gradient all-reduce, BENCHMARKS.md "Scale-out")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["inprocess", "ray"] = Field(
+        "inprocess",
+        description="inprocess: engines in the flow's process (the CPU default, one rank); "
+        "ray: DeepSpeed train actors forming one torch.distributed group and rollout actors, "
+        "placed by Ray (the `ray` extra).",
+    )
+    train_ranks: int = Field(
+        1, ge=1, description="ray: train actors (data-parallel ranks of one DeepSpeed group)."
+    )
+    rollout_workers: int = Field(
+        1,
+        ge=1,
+        description="ray: rollout actors, each with a whole engine; a stage's prompts are "
+        "split between them in order (samples are seeded per prompt: the table does not "
+        "depend on the number of workers).",
+    )
+    train_actor: ActorResources = Field(
+        default_factory=ActorResources, description="ray: resources of each train actor."
+    )
+    rollout_actor: ActorResources = Field(
+        default_factory=ActorResources, description="ray: resources of each rollout actor."
+    )
+    ray_address: str | None = Field(
+        None,
+        description="ray: 'auto' joins the cluster this machine is part of (`ray start`, "
+        "KubeRay, a SLURM job), 'ray://HOST:PORT' a remote one; None starts a local cluster "
+        "for the run and stops it at the end.",
+    )
+    local_num_cpus: int | None = Field(
+        None, ge=1, description="ray, local cluster only: CPUs it offers (None: all)."
+    )
+    local_object_store_gb: float = Field(
+        0.5, gt=0.0, description="ray, local cluster only: object store size (GiB)."
+    )
+    call_timeout_s: float = Field(
+        900.0,
+        gt=0.0,
+        description="ray: the most seconds any call into an actor may take (a step, a "
+        "generation, a checkpoint save); past it the stage fails naming the actor.",
+    )
+    collective_timeout_s: float = Field(
+        900.0,
+        gt=0.0,
+        description="ray: timeout of the train actors' torch.distributed group (a "
+        "collective waiting on a dead or hung rank fails after it instead of hanging).",
+    )
+    start_timeout_s: float = Field(
+        300.0, gt=0.0, description="ray: the most seconds for the actors to start and load."
+    )
+    weight_checksum: bool = Field(
+        True,
+        description="ray: after each weight sync, compare a checksum of every rollout "
+        "actor's parameters with the trainer's saved policy (one pass over the weights).",
+    )
+
+
 class PipelineConfig(BaseModel):
     """Everything a training run needs; frozen into the run directory at start."""
 
@@ -227,6 +311,10 @@ class PipelineConfig(BaseModel):
     )
     tracking: TrackingConfig = Field(
         default_factory=TrackingConfig, description="Experiment tracking (MLflow)."
+    )
+    distributed: DistributedConfig = Field(
+        default_factory=DistributedConfig,
+        description="Where the engines run: in process (default) or Ray actors.",
     )
 
     @model_validator(mode="after")

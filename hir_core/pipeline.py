@@ -475,11 +475,9 @@ def train_step(batch: pl.DataFrame, engine: TrainingEngine, cfg: PipelineConfig)
     """
     del cfg  # the engine was built from cfg.training
     start = time.perf_counter()
-    # An exception inside step() may leave some mini-batches applied while engine.steps is
-    # unchanged: flag the engine until the step completes (engine_for_iteration reloads it).
-    engine.hir_partial_step = True
+    # An exception inside step() leaves engine.interrupted_step set (engine_for_iteration
+    # then reloads the previous checkpoint instead of reusing a half-updated policy).
     metrics = {f"train/{k}": float(v) for k, v in engine.step(batch).items()}
-    engine.hir_partial_step = False
     metrics["train/step_s"] = time.perf_counter() - start
     metrics["train/engine_steps"] = float(engine.steps)
     return metrics
@@ -539,13 +537,12 @@ def engine_for_iteration(
     state). Without a usable engine a new one is made: callers that keep a generator on
     the engine's model must then rebuild it (``generator.model is not engine.model``).
     """
-    partial = getattr(engine, "hir_partial_step", False)
+    partial = engine is not None and engine.interrupted_step
     if engine is not None and (engine.steps != iteration or partial):
         if model_dir is None:
             engine = None  # the base policy: only a fresh engine has it (and fresh Adam state)
         else:
-            engine.load_checkpoint(model_dir)
-            engine.hir_partial_step = False
+            engine.load_checkpoint(model_dir)  # clears interrupted_step
     if engine is None:
         engine = make_engine(cfg, model_dir)
     if engine.steps != iteration:

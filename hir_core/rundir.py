@@ -62,11 +62,12 @@ MANIFEST_VERSION = 1
 # Fields that may differ when a run is resumed: they cannot change any stage's output.
 # `iterations` may only grow (and not under hindsight.schedule=progress, where it shapes
 # the curriculum of iterations already done).
-_RESUMABLE_FIELDS = ("iterations", "tracking", "keep_optimizer_states")
+_RESUMABLE_FIELDS = ("iterations", "tracking", "keep_optimizer_states", "distributed")
 # Left out of every stage's input hash: iterations (growing a run must not invalidate its
 # finished stages), tracking and name (labels), keep_optimizer_states (disk housekeeping).
-# `evaluation` only enters evaluation stages.
-_UNHASHED_FIELDS = ("iterations", "tracking", "name", "keep_optimizer_states")
+# distributed (where the engines run, not what they compute). `evaluation` only enters
+# evaluation stages.
+_UNHASHED_FIELDS = ("iterations", "tracking", "name", "keep_optimizer_states", "distributed")
 
 
 class RunLockedError(RuntimeError):
@@ -504,8 +505,10 @@ class Manifest:
         started: float,
         finished: float,
         metrics: Mapping[str, Any],
+        engine: Mapping[str, Any] | None = None,
     ) -> None:
-        """Record (k, stage) as done: the outputs' sha256 (files or folders) are computed now."""
+        """Record (k, stage) as done: the outputs' sha256 (files or folders) are computed now.
+        ``engine``: where the stage ran (backend, world size), kept as the entry's ``engine``."""
         root = self.rundir.root.resolve()
         recorded = {}
         for name, path in outputs.items():
@@ -525,6 +528,8 @@ class Manifest:
             "duration_s": float(finished) - float(started),
             "metrics": _jsonable(dict(metrics)),
         }
+        if engine is not None:
+            entry["engine"] = _jsonable(dict(engine))
         with self._update() as data:
             data["iterations"].setdefault(str(k), {})[stage] = entry
 

@@ -1,8 +1,9 @@
 """What every stage task shares: the run (config, directory, MLflow run) and the live policy.
 
 :class:`RunContext` is passed to each task. It holds the objects that are expensive to build
-(the DeepSpeed engine, the rollout generator that shares its weights) for the whole flow
-run, so an iteration does not re-initialise DeepSpeed or reload the model.
+(the run's engines: in process, the DeepSpeed engine and the rollout generator that shares
+its weights; with Ray, the actors) for the whole flow run, so an iteration does not
+re-initialise DeepSpeed or reload the model.
 """
 
 from __future__ import annotations
@@ -10,25 +11,33 @@ from __future__ import annotations
 import gc
 import os
 import signal
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from hir_core import pipeline
 from hir_core.config import ConfigError, PipelineConfig
 from hir_core.data import DataError
-from hir_core.engines.generation import Generator, VllmGenerator
-from hir_core.engines.training import TrainingEngine
+from hir_core.engines.api import Engines
+from hir_core.engines.generation import Generator
 from hir_core.rundir import RunDir, RunLockedError
+from hir_core.stages import MissingInputError
 from hir_core.storage import SchemaError
+
+__all__ = [
+    "FAULT_ENV",
+    "PERMANENT_ERRORS",
+    "InjectedFault",
+    "MissingInputError",
+    "Policy",
+    "RunContext",
+    "artifact_slug",
+    "fault_hook",
+    "is_transient",
+    "retry_transient",
+]
 
 # Environment variable of the fault-injection hook (tests, and a manual crash drill):
 # "K:STAGE" raises InjectedFault right after stage STAGE of iteration K is recorded;
 # "K:STAGE:kill" sends the process SIGKILL at that point (no cleanup of any kind runs).
 FAULT_ENV = "HIR_FAULT_AFTER"
-
-
-class MissingInputError(FileNotFoundError):
-    """A stage's input is absent from the run directory (run the earlier stages first)."""
 
 
 class InjectedFault(RuntimeError):
@@ -85,75 +94,66 @@ def fault_hook(iteration: int, stage: str) -> None:
     raise InjectedFault(f"injected fault after stage {stage} of iteration {iteration}")
 
 
-@dataclass
 class Policy:
-    """The live training engine and its generator, loaded lazily and moved between
-    iterations' checkpoints as the flow needs them.
+    """The run's engines as the tasks use them: built lazily by the configured backend
+    (``distributed.backend``; :func:`hir_core.engines.backends.make_engines`), kept across
+    iterations, closed when the flow ends.
 
     Nothing is built until a stage that runs the policy computes: a finished run resumed is
     a no-op that never initialises DeepSpeed.
     """
 
-    cfg: PipelineConfig
-    rundir: RunDir
-    engine: TrainingEngine | None = None
-    generator: Generator | None = None
+    def __init__(self, cfg: PipelineConfig, rundir: RunDir):
+        self.cfg = cfg
+        self.rundir = rundir
+        self._engines: Engines | None = None
 
-    def engine_for(self, iteration: int) -> TrainingEngine:
-        """The engine holding the policy iteration ``iteration`` starts from (the
-        checkpoint of iteration - 1, or the base model). The live engine is reused when it
-        is there already; else the checkpoint is loaded into it (or a new one is made: the
-        base model, or a train step interrupted half-way; see
-        ``pipeline.engine_for_iteration``)."""
-        previous = self.rundir.checkpoint_dir(iteration - 1) if iteration > 0 else None
-        if previous is not None and not previous.is_dir():
-            raise MissingInputError(
-                f"{previous}: checkpoint of iteration {iteration - 1} is missing; run its "
-                "train stage first"
-            )
-        self.engine = pipeline.engine_for_iteration(self.cfg, iteration, previous, self.engine)
-        return self.engine
+    @property
+    def engines(self) -> Engines:
+        if self._engines is None:
+            from hir_core.engines.backends import make_engines
+
+            self._engines = make_engines(self.cfg, self.rundir)
+        return self._engines
+
+    def engine_for(self, iteration: int):
+        """The train engine holding the policy ``iteration`` starts from."""
+        return self.engines.train_engine(iteration)
 
     def generator_for(self, iteration: int) -> Generator:
-        """The rollout generator of ``iteration``'s policy (shares the engine's weights with
-        the transformers backend; vLLM reloads the checkpoint)."""
-        engine = self.engine_for(iteration)
-        if self.cfg.rollout.backend == "vllm":
-            folder = self.rundir.checkpoint_dir(iteration - 1) if iteration > 0 else None
-            if self.generator is None:
-                self.generator = pipeline.make_generator(self.cfg, folder)
-            elif folder is not None:
-                pipeline.refresh_generator(self.generator, folder)
-            return self.generator
-        if self.generator is None or getattr(self.generator, "model", None) is not engine.model:
-            self.generator = pipeline.make_generator(self.cfg, engine=engine)
-        return self.generator
+        """A generator on ``iteration``'s policy (evaluation, HeRL)."""
+        return self.engines.rollout_engine(iteration).generator()
 
     def close(self) -> None:
-        """Drop the engine and generator (frees memory; a later call builds new ones)."""
-        if isinstance(self.generator, VllmGenerator):
-            self.generator.close()
-        self.engine = None
-        self.generator = None
+        """Drop the engines (frees memory, stops actors; a later call builds new ones)."""
+        if self._engines is not None:
+            self._engines.close()
+        self._engines = None
         gc.collect()
 
 
-@dataclass
 class RunContext:
-    """A run as the tasks see it."""
+    """A run as the tasks see it: config, run directory, MLflow tracker, engines.
 
-    cfg: PipelineConfig
-    rundir: RunDir
-    tracker: object | None = None  # tasks.tracking.Tracker; None: no MLflow logging
-    policy: Policy = field(init=False)
-    # Prefix of the run's Prefect artifact keys: the run directory's name (runs/<name> by
-    # default), so two runs of one config in two directories do not share keys.
-    run_label: str = ""
+    A plain class (not a dataclass) passed to tasks under ``prefect.utilities.annotations.
+    quote``: Prefect neither walks into it nor draws it as a task input, so a flow-run
+    graph's edges are the stage results the tasks take (tasks/__init__.py).
+    """
 
-    def __post_init__(self) -> None:
-        self.policy = Policy(self.cfg, self.rundir)
-        if not self.run_label:
-            self.run_label = artifact_slug(self.rundir.root.resolve().name)
+    def __init__(
+        self,
+        cfg: PipelineConfig,
+        rundir: RunDir,
+        tracker: object | None = None,  # tasks.tracking.Tracker; None: no MLflow logging
+        run_label: str = "",
+    ):
+        self.cfg = cfg
+        self.rundir = rundir
+        self.tracker = tracker
+        self.policy = Policy(cfg, rundir)
+        # Prefix of the run's Prefect artifact keys: the run directory's name (runs/<name> by
+        # default), so two runs of one config in two directories do not share keys.
+        self.run_label = run_label or artifact_slug(rundir.root.resolve().name)
 
     @property
     def root(self) -> Path:

@@ -1,4 +1,4 @@
-"""Evaluation: greedy decoding on the held-out split (or IFEval) -> an EVAL table.
+"""Evaluation: greedy decoding on the held-out split (or IFEval, IFBench, MulDimIF) -> EVAL.
 
 Two tasks: :func:`evaluate_iteration` scores the policy after iteration K of a training run
 (recorded in the manifest as stage ``eval``, output ``iter-K/eval.parquet``), and
@@ -53,20 +53,31 @@ def evaluate_iteration(ctx: RunContext, iteration: int, force: bool = False) -> 
     )
 
 
+def benchmark_data(
+    cfg: PipelineConfig, benchmark: str, path: str | None = None, limit: int | None = None
+) -> tuple[pl.DataFrame, dict[str, dict[str, str]] | None]:
+    """The prompts of ``benchmark`` (its first ``limit``), and for ``muldimif`` the items'
+    difficulty and constraint pattern (else None).
+
+    ``heldout``: the config's held-out split; ``ifeval``, ``ifbench``, ``muldimif``: the
+    shipped benchmark files (541, 300 and 1,200 prompts), or a file in the same format at
+    ``path`` (see ``hir_core.evaluation.load_benchmark``).
+    """
+    from hir_core.evaluation import check_benchmark, load_benchmark
+
+    check_benchmark(benchmark, path)
+    if benchmark == "heldout":
+        prompts, info = pipeline.heldout_prompts(cfg), None
+    else:
+        prompts, info = load_benchmark(benchmark, path)
+    return (prompts.head(limit) if limit else prompts), info
+
+
 def benchmark_prompts(
     cfg: PipelineConfig, benchmark: str, path: str | None = None, limit: int | None = None
 ) -> pl.DataFrame:
-    """The prompts of ``benchmark``: ``heldout`` (the config's held-out split) or ``ifeval``
-    (the 541 IFEval prompts, or an IFEval-format JSONL at ``path``)."""
-    if benchmark == "heldout":
-        prompts = pipeline.heldout_prompts(cfg)
-    elif benchmark == "ifeval":
-        from hir_core.evaluation import ifeval_prompts
-
-        prompts = ifeval_prompts(path)
-    else:
-        raise ValueError(f"unknown benchmark {benchmark!r}; known: heldout, ifeval")
-    return prompts.head(limit) if limit else prompts
+    """The prompts of :func:`benchmark_data`."""
+    return benchmark_data(cfg, benchmark, path, limit)[0]
 
 
 @task(name="evaluate-checkpoint", cache_policy=STAGE_TASK["cache_policy"], persist_result=False)
@@ -80,7 +91,10 @@ def evaluate_checkpoint(
     revise_rounds: int = 0,
 ) -> dict[str, float]:
     """Score ``checkpoint`` (a Hugging Face folder; None: the config's base model) on
-    ``benchmark``; write the EVAL table to ``out`` and return the metrics.
+    ``benchmark`` (see :func:`benchmark_data`); write the EVAL table to ``out`` and return the
+    metrics, keys ``eval/<benchmark>/...`` (``hir_core.evaluation``: IFEval's accuracies for
+    every benchmark, MulDimIF's ``overall``/``macro``/``micro`` and breakdowns for
+    ``muldimif``).
 
     With ``revise_rounds`` N > 0 the model then revises its greedy answers with the
     verifier's feedback for N rounds (``hir_core.revision.revise``, same generator):
@@ -89,12 +103,12 @@ def evaluate_checkpoint(
 
     if checkpoint is not None and not Path(checkpoint).is_dir():
         raise MissingInputError(f"{checkpoint}: no such checkpoint folder")
-    prompts = benchmark_prompts(cfg, benchmark, prompts_path, limit)
+    prompts, item_info = benchmark_data(cfg, benchmark, prompts_path, limit)
     start = time.perf_counter()
     generator = pipeline.make_generator(
         cfg, checkpoint, generation=pipeline.eval_generation_config(cfg)
     )
-    table, metrics = evaluate(generator, prompts, benchmark)
+    table, metrics = evaluate(generator, prompts, benchmark, item_info)
     write_table(table, out, "eval")
     metrics = {f"eval/{benchmark}/{k}": float(v) for k, v in metrics.items()}
     if revise_rounds > 0:

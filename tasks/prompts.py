@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from prefect import task
 
-from hir_core import pipeline
 from tasks._options import STAGE_TASK
 from tasks.context import RunContext
-from tasks.stage import StageResult, execute
-
-
-def _compute(ctx: RunContext, iteration: int, seed: int):
-    prompts, metrics = pipeline.sample_prompts(ctx.cfg, iteration, seed)
-    return {"prompts": prompts}, metrics
+from tasks.stage import StageResult, run_pipeline_stage
 
 
 @task(name="sample-prompts", task_run_name="prompts-iter-{iteration}", **STAGE_TASK)
 def sample_prompts(ctx: RunContext, iteration: int, force: bool = False) -> StageResult:
     """Sample this iteration's prompts (a pure function of config and iteration)."""
-    return execute(ctx, iteration, "prompts", _compute, force=force)
+    return run_pipeline_stage(ctx, iteration, "prompts", force=force)

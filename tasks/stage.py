@@ -1,67 +1,55 @@
-"""The part every stage task shares: skip if done, compute, write, record, log.
+"""The part every stage task shares: run the stage through ``hir_core.stages``, then log.
 
-A stage task only says what its stage reads and which ``hir_core.pipeline`` function it
-calls; :func:`execute` does the rest, the same way for every stage:
-
-1. hash the stage's inputs (``RunDir.stage_inputs``: upstream tables, previous checkpoint)
-   with the config and iteration; a missing input is a :class:`MissingInputError`;
-2. skip when the manifest records the stage done with that input hash and every output
-   still has its recorded sha256 (``Manifest.is_done``): a truncated or hand-edited output is
-   recomputed, never trusted;
-3. compute with the stage seed ``stage_seed(run seed, iteration, stage)``;
-4. write tables atomically through their schema (``hir_core.storage.write_table``);
-5. record outputs, input hash, timings and metrics in the manifest;
-6. log the metrics (step = iteration) and the output files to MLflow.
+A stage task only says which stage it runs; :func:`run_pipeline_stage` calls
+:func:`hir_core.stages.run_stage` (hash the inputs, skip when done, compute, write
+atomically, record in the manifest; see that module) with the run's engines, then logs the
+metrics (step = iteration) and the output files to MLflow and runs the fault-injection hook.
+:func:`execute` does the same around any computation (evaluation and the report stage).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from hir_core.rundir import STAGES, Manifest, input_hash, stage_seed
-from hir_core.storage import read_table, write_table
-from tasks.context import MissingInputError, RunContext, fault_hook
+from hir_core.rundir import STAGES
+from hir_core.stages import StageOutcome, run_recorded, run_stage
+from hir_core.stages import read_input as _read_input
+from tasks.context import RunContext, fault_hook
+
+# What a stage task returns to its flow: where the outputs are, their sha256, the metrics.
+# The next stages' tasks take it as their inputs (the flow-run graph's edges).
+StageResult = StageOutcome
 
 # compute(ctx, iteration, seed) -> (tables to write: table name -> frame, metrics)
 Compute = Callable[[RunContext, int, int], tuple[dict[str, pl.DataFrame], dict[str, float]]]
 
 
-@dataclass
-class StageResult:
-    """What a stage task returns to its flow."""
-
-    iteration: int
-    stage: str
-    skipped: bool
-    metrics: dict[str, float] = field(default_factory=dict)
-    duration_s: float = 0.0
-    outputs: dict[str, str] = field(default_factory=dict)
-
-
 def read_input(ctx: RunContext, iteration: int, table: str) -> pl.DataFrame:
     """An upstream table of this iteration, schema-checked."""
-    path = ctx.rundir.table_path(iteration, table)
-    if not path.is_file():
-        raise MissingInputError(f"{path}: missing; run stage {table!r} of iteration {iteration}")
-    return read_table(path, table)
+    return _read_input(ctx.rundir, iteration, table)
 
 
-def stage_input_hash(
-    ctx: RunContext, iteration: int, stage: str, inputs: list[Path] | None = None
-) -> str:
-    inputs = ctx.rundir.stage_inputs(iteration, stage) if inputs is None else inputs
-    missing = [p for p in inputs if not p.exists()]
-    if missing:
-        raise MissingInputError(
-            f"stage {stage!r} of iteration {iteration} needs {', '.join(map(str, missing))}: "
-            "run the earlier stages first"
-        )
-    return input_hash(ctx.cfg, iteration, stage, inputs)
+def _log(ctx: RunContext, result: StageResult) -> StageResult:
+    if not result.skipped and ctx.tracker is not None:
+        # hir_core.pipeline namespaces its keys already (rollout/..., hindsight/..., train/...).
+        ctx.tracker.log_metrics(result.metrics, step=result.iteration)
+        for path in result.outputs.values():
+            if Path(path).is_file():  # tables and train.json; checkpoints go at the end
+                ctx.tracker.log_artifact(path, f"iter-{result.iteration:04d}")
+    if not result.skipped:
+        fault_hook(result.iteration, result.stage)
+    return result
+
+
+def run_pipeline_stage(
+    ctx: RunContext, iteration: int, stage: str, *, force: bool = False
+) -> StageResult:
+    """Stage ``stage`` of ``iteration`` with the run's engines, logged to MLflow."""
+    engines = ctx.policy.engines if stage in ("rollouts", "replays", "batch", "train") else None
+    return _log(ctx, run_stage(ctx.rundir, ctx.cfg, iteration, stage, engines, force=force))
 
 
 def execute(
@@ -74,56 +62,22 @@ def execute(
     inputs: list[Path] | None = None,
     outputs: dict[str, Path] | None = None,
 ) -> StageResult:
-    """Run one stage of one iteration under the stage contract (module docstring).
+    """``compute`` under the stage contract (``hir_core.stages.run_recorded``), logged.
 
     ``inputs`` / ``outputs`` default to the run directory's layout for ``stage``; stages
     outside the training loop (evaluation) pass their own.
     """
-    digest = stage_input_hash(ctx, iteration, stage, inputs)
-    manifest = Manifest.load(ctx.rundir)
-    if not force and manifest.is_done(iteration, stage, digest):
-        entry = manifest.stage(iteration, stage) or {}
-        return StageResult(
-            iteration,
-            stage,
-            skipped=True,
-            metrics=dict(entry.get("metrics", {})),
-            duration_s=float(entry.get("duration_s", 0.0)),
-            outputs={k: v["path"] for k, v in entry.get("outputs", {}).items()},
-        )
-
-    started = time.time()
-    tables, metrics = compute(ctx, iteration, stage_seed(ctx.cfg.seed, iteration, stage))
-    if outputs is None:
-        outputs = ctx.rundir.stage_outputs(iteration, stage)
-    for table, frame in tables.items():
-        write_table(frame, outputs[table], table)
-    finished = time.time()
-    metrics = {**metrics, f"time/{stage}_s": finished - started}
-    manifest.record(
+    result = run_recorded(
+        ctx.rundir,
+        ctx.cfg,
         iteration,
         stage,
+        lambda seed: compute(ctx, iteration, seed),
+        force=force,
+        inputs=inputs,
         outputs=outputs,
-        input_hash=digest,
-        started=started,
-        finished=finished,
-        metrics=metrics,
     )
-    if ctx.tracker is not None:
-        # hir_core.pipeline namespaces its keys already (rollout/..., hindsight/..., train/...).
-        ctx.tracker.log_metrics(metrics, step=iteration)
-        for path in outputs.values():
-            if Path(path).is_file():  # tables and train.json; checkpoints go at the end
-                ctx.tracker.log_artifact(path, f"iter-{iteration:04d}")
-    fault_hook(iteration, stage)
-    return StageResult(
-        iteration,
-        stage,
-        skipped=False,
-        metrics=metrics,
-        duration_s=finished - started,
-        outputs={k: str(v) for k, v in outputs.items()},
-    )
+    return _log(ctx, result)
 
 
 def later_stages(stage: str) -> list[str]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+from collections import Counter
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -142,6 +144,164 @@ def test_eval_on_ifeval_prompts(hir_run, tmp_path):
     table = pq.read_table(out)
     assert table.num_rows == 3
     assert set(table["benchmark"].to_pylist()) == {"ifeval"}
+
+
+def _eval_verdicts_match_scoring(table, benchmark: str, prompts) -> None:
+    """Every row of an EVAL table written by hir eval is hir_core's scoring of its response."""
+    from hir_core.evaluation import score_response
+
+    by_id = {row["prompt_id"]: row for row in prompts.iter_rows(named=True)}
+    for row in table.to_pylist():
+        record, _ = score_response(by_id[row["prompt_id"]], row["response"], benchmark)
+        assert (row["strict"], row["loose"]) == (record["strict"], record["loose"])
+
+
+BREAKDOWN_ROW = re.compile(r"^  (\S.*?)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$")
+
+
+def _breakdown_table(output: str) -> dict[str, tuple[str, ...]]:
+    """group -> (items, constraints, overall, macro, micro) of hir eval's breakdown table."""
+    lines = output.splitlines()
+    header = next(
+        i for i, x in enumerate(lines) if x.split()[:3] == ["group", "items", "constraints"]
+    )
+    rows = {}
+    for line in lines[header + 1 :]:
+        match = BREAKDOWN_ROW.match(line)
+        if match is None:
+            break
+        rows[match.group(1)] = match.groups()[1:]
+    return rows
+
+
+def _length_overall(table) -> float:
+    """Items whose Length constraints all pass, over items with one (by the reference's map)."""
+    from hir_core.evaluation import MULDIMIF_CATEGORY_OF_KEY
+
+    passed = []
+    for ids, verdicts in zip(table["constraint_ids"].to_pylist(), table["strict"].to_pylist()):
+        mine = [
+            v
+            for cid, v in zip(ids, verdicts)
+            if MULDIMIF_CATEGORY_OF_KEY[cid.removeprefix("muldimif:")].startswith("Length_")
+        ]
+        if mine:
+            passed.append(all(mine))
+    return sum(passed) / len(passed)
+
+
+def test_eval_on_ifbench_prompts(hir_run, tmp_path):
+    from hir_core.evaluation import ifbench_prompts
+
+    out = tmp_path / "ifbench.parquet"
+    checkpoint = hir_run / "checkpoints" / "iter-0001"
+    result = invoke(
+        "eval", checkpoint, "--benchmark", "ifbench", "--limit", 2, "--out", out, "--no-track"
+    )
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out)
+    assert table["prompt_id"].to_pylist() == ["ifbench-0", "ifbench-1"]
+    assert set(table["benchmark"].to_pylist()) == {"ifbench"}
+    _eval_verdicts_match_scoring(table, "ifbench", ifbench_prompts())
+    strict = [all(v) for v in table["strict"].to_pylist()]
+    line = next(x for x in result.output.splitlines() if "prompt_level_strict_acc" in x)
+    assert line.split() == ["eval/ifbench/prompt_level_strict_acc:", f"{sum(strict) / 2:.4f}"]
+    assert "/type/" not in result.output and "group" not in result.output
+
+
+def test_eval_on_muldimif_prints_breakdowns_and_logs_to_mlflow(hir_run, tmp_path):
+    from hir_core.evaluation import load_benchmark
+
+    run = copy_run(hir_run, tmp_path / "run")
+    result = invoke(
+        "eval", run / "checkpoints" / "iter-0001", "--benchmark", "muldimif", "--limit", 2
+    )
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(run / "eval" / "iter-0001-muldimif.parquet")
+    prompts, info = load_benchmark("muldimif")
+    assert table["prompt_id"].to_pylist() == prompts["prompt_id"].to_list()[:2]
+    assert table["loose"].to_pylist() == table["strict"].to_pylist()
+    _eval_verdicts_match_scoring(table, "muldimif", prompts)
+    verdicts = table["strict"].to_pylist()
+    overall = sum(map(all, verdicts)) / 2
+    macro = sum(sum(v) / len(v) for v in verdicts) / 2
+    lines = result.output.splitlines()
+    assert f"  eval/muldimif/overall: {overall:.4f}" in lines
+    assert f"  eval/muldimif/macro: {macro:.4f}" in lines
+    # The breakdown table: one row per level of the two items, with its item count.
+    rows = _breakdown_table(result.output)
+    levels = Counter(info[p]["difficulty"] for p in table["prompt_id"].to_pylist())
+    assert {g: int(r[0]) for g, r in rows.items() if g.startswith("level/")} == {
+        f"level/{level}": count for level, count in levels.items()
+    }
+    assert float(rows["category/Length"][2]) == pytest.approx(_length_overall(table), abs=5e-5)
+    state = json.loads((run / "mlflow.json").read_text())
+    client = MlflowClient(tracking_uri=state["tracking_uri"])
+    history = client.get_metric_history(state["run_id"], "eval/muldimif/overall")
+    assert [(m.step, m.value) for m in history] == [(1, overall)]
+    level = next(iter(levels))
+    history = client.get_metric_history(state["run_id"], f"eval/muldimif/level/{level}/n_items")
+    assert [m.value for m in history] == [levels[level]]
+
+
+def test_eval_unknown_benchmark_exits_2(hir_run, tmp_path):
+    result = invoke("eval", hir_run / "checkpoints" / "iter-0001", "--benchmark", "ifbnch")
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "unknown benchmark 'ifbnch'" in result.output
+    assert "heldout, ifeval, ifbench, muldimif" in result.output
+    assert "Traceback" not in result.output
+    result = invoke(
+        "eval", hir_run / "checkpoints" / "iter-0001", "--prompts", tmp_path / "x.jsonl"
+    )
+    assert result.exit_code == EXIT_BAD_INPUT and "'heldout' takes no prompts file" in result.output
+
+
+def test_eval_malformed_prompts_file_names_file_and_row(hir_run, tmp_path):
+    checkpoint = hir_run / "checkpoints" / "iter-0001"
+    good = {
+        "key": 1,
+        "prompt": "Answer in 1 to 5 words.",
+        "instruction_id_list": ["count:word_count_range"],
+        "kwargs": [{"min_words": 1, "max_words": 5}],
+    }
+    bad = {**good, "key": 2, "instruction_id_list": ["count:no_such_type"]}
+    jsonl = tmp_path / "mine.jsonl"
+    jsonl.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    out = tmp_path / "never.parquet"
+    result = invoke("eval", checkpoint, "--benchmark", "ifbench", "--prompts", jsonl, "--out", out)
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert f"{jsonl}: line 2" in result.output and "count:no_such_type" in result.output
+    assert "Traceback" not in result.output and not out.exists()
+
+    items = [
+        {
+            "id": "a1",
+            "conversations": [{"role": "user", "content": "Write under 20 words."}],
+            "constraints": [["Length", "Words", "The response must contain at most 20 words"]],
+        },
+        {
+            "id": "a2",
+            "conversations": [{"role": "user", "content": "Write a table."}],
+            "constraints": [["Table", "Row limit"]],
+        },
+    ]
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(items))
+    result = invoke("eval", checkpoint, "--benchmark", "muldimif", "--prompts", path, "--out", out)
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert f"{path}: item 1: constraint 0" in result.output and "Traceback" not in result.output
+    # The same file with the triple mended is scored, as a user's MulDimIF file.
+    items[1]["constraints"][0].append("The table must have at most 3 rows")
+    path.write_text(json.dumps(items))
+    result = invoke(
+        "eval", checkpoint, "--benchmark", "muldimif", "--prompts", path, "--out", out, "--no-track"
+    )
+    assert result.exit_code == 0, result.output
+    assert pq.read_table(out)["prompt_id"].to_pylist() == ["muldimif-a1", "muldimif-a2"]
+    rows = _breakdown_table(result.output)  # no difficulty or pattern: only categories
+    assert sorted(rows) == ["category/Format", "category/Format_Table", "category/Length"] + [
+        "category/Length_Words"
+    ]
 
 
 # ------------------------------------------------------------------------------ audit

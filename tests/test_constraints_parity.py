@@ -70,7 +70,9 @@ def test_parity_on_smollm2_responses_to_all_541_prompts():
 
 def test_parity_on_adversarial_responses():
     rows = rows_covering_every_type()
-    assert {cid for row in rows for cid in row["instruction_id_list"]} == set(constraints.ids("ifeval"))
+    assert {cid for row in rows for cid in row["instruction_id_list"]} == set(
+        constraints.ids("ifeval")
+    )
     result = compare(adversarial_pairs())
     report("adversarial responses", result)
     check(result)

@@ -1,26 +1,52 @@
 """Evaluation: real generation (tiny-random), real scoring, checked against the IFEval reference
-scorer run on the raw IFEval rows, and IFEval's metric definitions computed by hand."""
+scorer run on the raw IFEval rows, and IFEval's metric definitions computed by hand; IFBench and
+MulDimIF metrics against their reference scorers (MulDimIF's get_score()) and by hand."""
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import json
+import subprocess
+from collections import Counter
 
 import polars as pl
 import pytest
 import torch
 from _reference_ifeval import constraints_of, ifeval_rows, score
+from _reference_runners import (
+    REFERENCE,
+    REFERENCE_PYTHON,
+    ifbench_reference,
+    ifbench_rows,
+    muldimif_items,
+    require_reference,
+)
 from _tiny_model import build_tiny
-from conftest import FIXTURES
+from conftest import FIXTURES, ROOT
 
-from hir_core.data import DataError
+from hir_core.constraints import verify
+from hir_core.constraints.muldimif import CLASS_OF_KEY
+from hir_core.data import DataError, muldimif_data_path
 from hir_core.engines.generation import TransformersGenerator, chat_prompt_ids
 from hir_core.evaluation import (
+    ACCURACY_KEYS,
+    BREAKDOWNS,
+    MULDIMIF_CATEGORY_OF_KEY,
+    Response,
+    benchmark_metrics,
+    breakdown_rows,
+    check_benchmark,
     eval_frame,
     eval_generation_config,
     eval_metrics,
     evaluate,
+    ifbench_prompts,
     ifeval_prompts,
+    load_benchmark,
+    muldimif_metrics,
     score_response,
+    score_responses,
 )
 from hir_core.storage import read_table, write_table
 
@@ -261,3 +287,426 @@ def test_evaluate_refuses_a_table_without_prompts(tiny):
     gen = TransformersGenerator(model, tok, eval_generation_config(max_new_tokens=4))
     with pytest.raises(ValueError, match=r"lack columns \['constraints'\]"):
         evaluate(gen, pl.DataFrame({"prompt_id": ["a"], "prompt": ["hi"]}), "x")
+
+
+# ------------------------------------------------------------------------------ IFBench, MulDimIF
+
+
+def _eval_rows(records) -> pl.DataFrame:
+    return eval_frame(
+        [
+            {
+                "prompt_id": p,
+                "benchmark": "muldimif",
+                "prompt": "",
+                "response": "",
+                "constraint_ids": ids,
+                "strict": s,
+                "loose": s,
+            }
+            for p, ids, s in records
+        ]
+    )
+
+
+def test_shipped_ifbench_and_muldimif_load_offline():
+    ifbench = ifbench_prompts()
+    assert ifbench.height == ifbench["prompt_id"].n_unique() == 300
+    assert ifbench["prompt_id"][0] == "ifbench-0"
+    # IFBench_test.jsonl: 300 rows, 344 instructions of 58 ids (shared/reference README).
+    assert ifbench["constraints"].list.len().sum() == 344
+    assert ifbench["constraints"].explode().struct.field("id").n_unique() == 58
+    prompts, info = load_benchmark("muldimif")
+    assert prompts.height == prompts["prompt_id"].n_unique() == 1200
+    # 4,180 constraints (README); 300 items per level, 400 per pattern.
+    assert prompts["constraints"].list.len().sum() == 4180
+    assert set(info) == set(prompts["prompt_id"])
+    assert Counter(v["difficulty"] for v in info.values()) == {
+        f"Level {k}": 300 for k in (1, 2, 3, 4)
+    }
+    patterns = Counter(v["constraint_pattern"] for v in info.values())
+    assert patterns == {"Listing": 400, "Incorporation": 400, "Example": 400}
+    assert load_benchmark("ifbench")[1] is None
+
+
+def test_unknown_benchmark_and_misplaced_prompts_file_are_clear_errors():
+    with pytest.raises(
+        ValueError, match=r"unknown benchmark 'ifevl'; known: heldout, ifeval, ifbench"
+    ):
+        load_benchmark("ifevl")
+    with pytest.raises(ValueError, match="'heldout' takes no prompts file"):
+        check_benchmark("heldout", "mine.jsonl")
+    check_benchmark("muldimif", "mine.json")  # fine
+
+
+def _reference_constraint_mapping() -> dict[str, str]:
+    """The reference's ``constraint_mapping`` literal, read from its source (not imported)."""
+    path = REFERENCE / "muldimif" / "Code" / "evaluation" / "evaluation.py"
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == (
+            "constraint_mapping"
+        ):
+            return ast.literal_eval(node.value)
+    raise AssertionError("constraint_mapping not found")
+
+
+def test_muldimif_category_mapping_is_the_references():
+    require_reference()
+    reference = _reference_constraint_mapping()
+    assert MULDIMIF_CATEGORY_OF_KEY == reference
+    assert set(MULDIMIF_CATEGORY_OF_KEY) == set(CLASS_OF_KEY)
+    assert len(set(reference.values())) == 12
+    assert {v.partition("_")[0] for v in reference.values()} == {
+        "Content",
+        "Format",
+        "Language",
+        "Length",
+    }
+
+
+def test_muldimif_metrics_by_hand():
+    m = "muldimif:"
+    table = _eval_rows(
+        [
+            # a: Level 1, Listing: Length_Words passes, Format_Table fails
+            ("a", [m + "Length_Words", m + "Format_Table"], [True, False]),
+            # b: Level 1, Example: all three pass (Words_At most -> Length_Words)
+            (
+                "b",
+                [m + "Content_Keywords", m + "Words_At most", m + "Language_English"],
+                [True, True, True],
+            ),
+            # c: Level 2, Listing: Content_Mention -> Content_Keywords, Format_XML
+            (
+                "c",
+                [
+                    m + "Length_Sentences",
+                    m + "Format_Json",
+                    m + "Content_Mention",
+                    m + "Format_XML",
+                ],
+                [False, True, False, True],
+            ),
+        ]
+    )
+    info = {
+        "a": {"difficulty": "Level 1", "constraint_pattern": "Listing"},
+        "b": {"difficulty": "Level 1", "constraint_pattern": "Example"},
+        "c": {"difficulty": "Level 2", "constraint_pattern": "Listing"},
+    }
+    got = benchmark_metrics(table, "muldimif", info)
+    expected = {
+        # all items: b only passes all; per-item fractions 1/2, 1, 1/2; 6 of 9 constraints
+        "": (1 / 3, 2 / 3, 6 / 9),
+        "level/Level 1/": (1 / 2, 3 / 4, 4 / 5),
+        "level/Level 2/": (0, 1 / 2, 2 / 4),
+        "pattern/Listing/": (0, 1 / 2, 3 / 6),
+        "pattern/Example/": (1, 1, 1),
+        # Length: a (Words, pass), b (Words_At most, pass), c (Sentences, fail)
+        "category/Length/": (2 / 3, 2 / 3, 2 / 3),
+        "category/Length_Words/": (1, 1, 1),
+        "category/Length_Sentences/": (0, 0, 0),
+        # Format: a (Table fail) | c (Json pass, XML pass)
+        "category/Format/": (1 / 2, 1 / 2, 2 / 3),
+        "category/Format_Table/": (0, 0, 0),
+        "category/Format_Json/": (1, 1, 1),
+        "category/Format_XML/": (1, 1, 1),
+        # Content: b (Keywords pass) | c (Mention fail), both Content_Keywords
+        "category/Content/": (1 / 2, 1 / 2, 1 / 2),
+        "category/Content_Keywords/": (1 / 2, 1 / 2, 1 / 2),
+        "category/Language/": (1, 1, 1),
+        "category/Language_English/": (1, 1, 1),
+    }
+    for group, scores in expected.items():
+        assert tuple(got[group + k] for k in ("overall", "macro", "micro")) == pytest.approx(
+            scores
+        ), group
+    assert (got["level/Level 1/n_items"], got["level/Level 1/n_constraints"]) == (2, 5)
+    assert (got["category/Format/n_items"], got["category/Format/n_constraints"]) == (2, 3)
+    groups = {k.rsplit("/", 1)[0] + "/" for k in got if k.split("/")[0] in BREAKDOWNS}
+    assert groups == set(expected) - {""}
+    # The family-agnostic accuracies agree: prompt level = overall, instruction level = micro.
+    assert got["prompt_level_strict_acc"] == got["prompt_level_loose_acc"] == got["overall"]
+    assert got["inst_level_strict_acc"] == got["inst_level_loose_acc"] == got["micro"]
+    assert list(got)[:7] == [*ACCURACY_KEYS, "overall", "macro", "micro"]
+    rows = breakdown_rows(got)
+    assert [r[0] for r in rows][:4] == [
+        "level/Level 1",
+        "level/Level 2",
+        "pattern/Example",
+        "pattern/Listing",
+    ]
+    assert [r[0] for r in rows][4:7] == [
+        "category/Content",
+        "category/Content_Keywords",
+        "category/Format",
+    ]
+    assert rows[0] == ("level/Level 1", 2, 5, 0.5, 0.75, 0.8)
+    # Without item info: no level or pattern groups, the rest unchanged.
+    bare = muldimif_metrics(table)
+    assert not any(k.startswith(("level/", "pattern/")) for k in bare)
+    assert bare["category/Format/micro"] == got["category/Format/micro"]
+    assert (bare["overall"], bare["macro"]) == (got["overall"], got["macro"])
+
+
+def test_muldimif_metrics_refuse_another_familys_id():
+    table = _eval_rows([("a", ["muldimif:Length_Words", "punctuation:no_comma"], [True, True])])
+    with pytest.raises(ValueError, match="'punctuation:no_comma' is not a MulDimIF constraint id"):
+        muldimif_metrics(table)
+    assert "overall" not in benchmark_metrics(table, "ifeval")
+
+
+# get_score() of the reference, run in the reference venv from the reference's own source: the
+# assignments and functions it needs are taken out of evaluation.py with ast (the file imports
+# modules that are not shipped) and executed there; nothing of it runs in this process.
+_GET_SCORE = """
+import ast, json, sys
+from collections import defaultdict
+path = sys.argv[1]
+tree = ast.parse(open(path, encoding="utf-8").read())
+wanted = {"constraint_mapping", "map_constraint", "get_score"}
+body = [
+    node for node in tree.body
+    if (isinstance(node, ast.FunctionDef) and node.name in wanted)
+    or (isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") in wanted)
+]
+namespace = {"defaultdict": defaultdict}
+exec(compile(ast.Module(body, []), path, "exec"), namespace)
+json.dump(namespace["get_score"](json.load(sys.stdin)), sys.stdout)
+"""
+
+
+def _reference_get_score(items: list[dict]) -> dict:
+    path = REFERENCE / "muldimif" / "Code" / "evaluation" / "evaluation.py"
+    done = subprocess.run(
+        [str(REFERENCE_PYTHON), "-c", _GET_SCORE, str(path)],
+        input=json.dumps(items),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def _fraction(text: str) -> float:
+    """The value of a reference score string ``"passed/total=value"``."""
+    return float(text.rpartition("=")[2])
+
+
+def _recorded(name: str, field: str) -> dict[str, dict]:
+    rows = map(json.loads, (FIXTURES / f"{name}_smollm2.jsonl").read_text().splitlines())
+    return {f"{name}-{r[field]}": r for r in rows if r.get("mode", "greedy") == "greedy"}
+
+
+def test_muldimif_metrics_agree_with_reference_get_score():
+    """All 1,200 items, with this project's verdicts of the recorded SmolLM2 answers: every
+    number the reference's get_score() reports equals ours."""
+    require_reference()
+    prompts, info = load_benchmark("muldimif")
+    recorded = _recorded("muldimif", "id")
+    responses = [[Response(recorded[p]["response"], 1, "stop")] for p in prompts["prompt_id"]]
+    table, metrics = score_responses(prompts, responses, "muldimif", info)
+    raw = {f"muldimif-{item['id']}": item for item in muldimif_items()}
+    items = [
+        {
+            "constraints": raw[row["prompt_id"]]["constraints"],
+            "judges": [int(v) for v in row["strict"]],
+            "constraint_pattern": raw[row["prompt_id"]]["constraint_pattern"],
+            "difficulty": raw[row["prompt_id"]]["difficulty"],
+        }
+        for row in table.iter_rows(named=True)
+    ]
+    score = _reference_get_score(items)
+    assert metrics["overall"] == pytest.approx(_fraction(score["Overall"]))
+    reported = [
+        ("constraint_pattern_list", "pattern/{}/overall"),
+        ("constraint_difficulty_list", "level/{}/overall"),
+        ("constraint_category_list", "category/{}/overall"),
+        ("constraint_category_second_list", "category/{}/micro"),
+    ]
+    for field, key in reported:
+        assert len(score[field]) > 2, field
+        for name, value in score[field].items():
+            assert metrics[key.format(name)] == pytest.approx(_fraction(value)), (field, name)
+    # the counts behind them too: "passed/total"
+    for name, value in score["constraint_category_second_list"].items():
+        total = int(value.partition("=")[0].rpartition("/")[2])
+        assert metrics[f"category/{name}/n_constraints"] == total
+    assert 0 < metrics["overall"] < metrics["macro"] < 1  # not degenerate
+
+
+IFBENCH_KEYS = ["0", "6", "42", "126", "130", "190", "200", "299"]
+
+
+def test_ifbench_metrics_of_recorded_answers_match_reference():
+    """Eight recorded SmolLM2 answers (some pass, some differ strict/loose): verdicts equal the
+    reference scorer's, metrics follow IFEval's definitions on those verdicts."""
+    require_reference()
+    ids = [f"ifbench-{k}" for k in IFBENCH_KEYS]
+    prompts = ifbench_prompts().filter(pl.col("prompt_id").is_in(ids))
+    recorded = _recorded("ifbench", "key")
+    responses = [[Response(recorded[p]["response"], 5, "length")] for p in prompts["prompt_id"]]
+    table, metrics = score_responses(prompts, responses, "ifbench")
+    rows = {str(r["key"]): r for r in ifbench_rows()}
+    reference = ifbench_reference(
+        [rows[p.removeprefix("ifbench-")] for p in prompts["prompt_id"]],
+        [g[0].text for g in responses],
+    )
+    strict = [r["strict"] for r in reference]
+    loose = [r["loose"] for r in reference]
+    assert table["strict"].to_list() == strict
+    assert table["loose"].to_list() == loose
+    assert table["constraint_ids"].to_list() == [r["ids"] for r in reference]
+    flat_s = [v for verdicts in strict for v in verdicts]
+    flat_l = [v for verdicts in loose for v in verdicts]
+    assert metrics["prompt_level_strict_acc"] == pytest.approx(sum(map(all, strict)) / 8)
+    assert metrics["prompt_level_loose_acc"] == pytest.approx(sum(map(all, loose)) / 8)
+    assert metrics["inst_level_strict_acc"] == pytest.approx(sum(flat_s) / len(flat_s))
+    assert metrics["inst_level_loose_acc"] == pytest.approx(sum(flat_l) / len(flat_l))
+    per_type: dict[str, list[bool]] = {}
+    for r in reference:
+        for cid, verdict in zip(r["ids"], r["loose"]):
+            per_type.setdefault(cid, []).append(verdict)
+    for cid, verdicts in per_type.items():
+        assert metrics[f"type/{cid}/loose"] == pytest.approx(sum(verdicts) / len(verdicts))
+        assert metrics[f"count/{cid}"] == len(verdicts)
+    assert metrics["prompt_level_strict_acc"] < metrics["prompt_level_loose_acc"]
+    assert (metrics["length_limit_fraction"], metrics["mean_response_tokens"]) == (1.0, 5.0)
+    assert not any(k in metrics for k in ("overall", "macro", "micro"))
+
+
+def test_ifbench_metrics_small_table_by_hand():
+    table = eval_frame(
+        [
+            {
+                "prompt_id": p,
+                "benchmark": "ifbench",
+                "prompt": "",
+                "response": "",
+                "constraint_ids": ids,
+                "strict": s,
+                "loose": loose,
+            }
+            for p, ids, s, loose in [
+                ("k1", ["count:numbers", "format:emoji"], [True, False], [True, True]),
+                ("k2", ["format:emoji"], [False], [False]),
+                ("k3", ["count:numbers", "words:vowel"], [True, True], [True, True]),
+            ]
+        ]
+    )
+    m = benchmark_metrics(table, "ifbench")
+    # prompt level: k3 strictly; k1, k3 loosely. Instruction level: 3/5 and 4/5.
+    assert [m[k] for k in ACCURACY_KEYS] == pytest.approx([1 / 3, 3 / 5, 2 / 3, 4 / 5])
+    assert (m["type/format:emoji/strict"], m["type/format:emoji/loose"]) == (0.0, 0.5)
+    assert (m["count/format:emoji"], m["count/count:numbers"], m["count/words:vowel"]) == (2, 2, 1)
+
+
+def test_muldimif_end_to_end_on_the_tiny_model(tiny):
+    model, tok = tiny
+    prompts, info = load_benchmark("muldimif")
+    prompts = prompts.head(4)
+    cfg = eval_generation_config(max_new_tokens=8, batch_size=4)
+    table, metrics = evaluate(TransformersGenerator(model, tok, cfg), prompts, "muldimif", info)
+    assert table["prompt_id"].to_list() == prompts["prompt_id"].to_list()
+    assert (table["benchmark"] == "muldimif").all()
+    assert table["loose"].to_list() == table["strict"].to_list()  # no loose mode
+    for row, prompt in zip(table.iter_rows(named=True), prompts.iter_rows(named=True)):
+        constraints = [
+            {"id": c["id"], "kwargs": json.loads(c["kwargs_json"])} for c in prompt["constraints"]
+        ]
+        assert row["strict"] == verify(row["response"], constraints)
+    assert metrics["overall"] == metrics["prompt_level_strict_acc"]
+    levels = Counter(info[p]["difficulty"] for p in prompts["prompt_id"])
+    assert {lv: metrics[f"level/{lv}/n_items"] for lv in levels} == levels
+    assert (metrics["length_limit_fraction"], metrics["checker_errors"]) == (1.0, 0.0)
+
+
+def test_user_files_for_ifbench_and_muldimif(tmp_path):
+    good = {
+        "key": 7,
+        "prompt": "Use between 1 and 5 words.",
+        "instruction_id_list": ["count:word_count_range"],
+        "kwargs": [{"min_words": 1, "max_words": 5}],
+    }
+    bad = {**good, "key": 8, "instruction_id_list": ["format:emoji"], "kwargs": [{"bogus": 1}]}
+    path = tmp_path / "mine.jsonl"
+    path.write_text(json.dumps(good) + "\n")
+    prompts, info = load_benchmark("ifbench", path)
+    assert (prompts["prompt_id"].to_list(), info) == (["ifbench-7"], None)
+    assert score_response(prompts.row(0, named=True), "Just three words", "ifbench")[0][
+        "strict"
+    ] == [True]
+    path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    with pytest.raises(DataError, match=r"mine\.jsonl: line 2: .*format:emoji.*'bogus'"):
+        load_benchmark("ifbench", path)
+
+    items = json.loads(muldimif_data_path().read_text(encoding="utf-8"))[:2]
+    del items[1]["difficulty"]
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(items))
+    prompts, info = load_benchmark("muldimif", path)
+    assert prompts["prompt_id"].to_list() == [f"muldimif-{it['id']}" for it in items]
+    assert info[prompts["prompt_id"][1]] == {"difficulty": "", "constraint_pattern": "Listing"}
+    items[1]["constraints"][0] = ["Length", "Words"]
+    path.write_text(json.dumps(items))
+    with pytest.raises(DataError, match=r"mine\.json: item 1: constraint 0: .*\[category"):
+        load_benchmark("muldimif", path)
+
+
+def _family_baselines():
+    spec = importlib.util.spec_from_file_location(
+        "family_baselines", ROOT / "benchmarks" / "family_baselines.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_family_baselines_score_the_recorded_answers(tmp_path):
+    reports = _family_baselines().main(["--limit", "6", "--out", str(tmp_path)])
+    for benchmark, field in (("ifbench", "key"), ("muldimif", "id")):
+        table = read_table(tmp_path / f"{benchmark}_smollm2-135m-instruct.parquet", "eval")
+        prompts, info = load_benchmark(benchmark)
+        prompts = prompts.head(6)
+        recorded = _recorded(benchmark, field)
+        assert table["response"].to_list() == [
+            recorded[p]["response"] for p in prompts["prompt_id"]
+        ]
+        # Same verdicts and metrics as hir eval's scoring of those responses.
+        rows = [
+            score_response(r, recorded[r["prompt_id"]]["response"], benchmark)[0]
+            for r in prompts.iter_rows(named=True)
+        ]
+        assert table["strict"].to_list() == [r["strict"] for r in rows]
+        report = json.loads((tmp_path / f"{benchmark}_smollm2-135m-instruct.json").read_text())
+        expected = benchmark_metrics(eval_frame(rows), benchmark, info)
+        assert {k: report["metrics"][k] for k in expected} == pytest.approx(expected)
+        at_limit = sum(recorded[p]["finish_reason"] == "length" for p in prompts["prompt_id"])
+        assert report["metrics"]["length_limit_fraction"] == pytest.approx(at_limit / 6)
+        assert (
+            report["settings"]["max_new_tokens"] == 512 and "H200" in report["settings"]["machine"]
+        )
+        assert reports[benchmark]["metrics"] == report["metrics"]
+        md = (tmp_path / f"{benchmark}_smollm2-135m-instruct.md").read_text()
+        assert "hit the 512-token limit" in md
+    headline = (tmp_path / "baselines_smollm2-135m-instruct.md").read_text()
+    assert [line.split("|")[1].strip() for line in headline.splitlines()[2:]] == [
+        "ifeval",
+        "ifbench",
+        "muldimif",
+    ]
+
+
+def test_family_baselines_generate_on_the_tiny_model(tmp_path):
+    args = ["--generate", "--model", "tiny-random", "--limit", "4", "--max-new-tokens", "8"]
+    args += ["--device", "cpu", "--no-bf16", "--batch-size", "4", "--out", str(tmp_path)]
+    reports = _family_baselines().main(args)
+    for benchmark in ("ifbench", "muldimif"):
+        table = read_table(tmp_path / f"{benchmark}_tiny-random.parquet", "eval")
+        assert table.height == 4 and (table["benchmark"] == benchmark).all()
+        m = reports[benchmark]["metrics"]
+        assert (m["length_limit_fraction"], m["mean_response_tokens"]) == (1.0, 8.0)
+        assert reports[benchmark]["settings"]["generator"].startswith("hir_core")
+        assert reports[benchmark]["generation_seconds"] > 0
+    assert "macro" in reports["muldimif"]["metrics"]

@@ -390,3 +390,53 @@ def test_keep_optimizer_states_prunes_without_changing_the_run(hir_run, tmp_path
     assert (RunDir(kept).checkpoint_dir(0) / "deepspeed").is_dir()
     for path in ("iter-0002/batch.parquet", "checkpoints/iter-0002/model.safetensors"):
         assert file_sha256(pruned / path) == file_sha256(kept / path), path
+
+
+# ------------------------------------------------------------------------------ the DAG
+
+
+def test_flow_run_graph_draws_the_data(hir_run):
+    """The task runs' inputs, as Prefect's API records them (what its UI draws): each stage
+    takes the results of the stages whose files it reads, and nothing else (no edge from
+    the run context, none across unrelated stages)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    state = json.loads((hir_run / "mlflow.json").read_text())
+    tags = MlflowClient(tracking_uri=state["tracking_uri"]).get_run(state["run_id"]).data.tags
+    # The first flow run of the reference run (the one that computed every stage).
+    first = min((k for k in tags if k.startswith("prefect.flow_run.")), key=lambda k: int(k[17:]))
+    flow_run_id = uuid.UUID(tags[first])
+    with get_client(sync_client=True) as prefect:
+        task_runs = prefect.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+    # Tasks without a run name template get a key suffix: open-run-<key>, finish-run-<key>.
+    names = {
+        run.id: run.name if "-iter-" in run.name else run.name.rsplit("-", 1)[0]
+        for run in task_runs
+    }
+    edges = {
+        names[run.id]: {
+            param: sorted(names[i.id] for i in inputs)
+            for param, inputs in run.task_inputs.items()
+            if inputs
+        }
+        for run in task_runs
+    }
+    expected = {"open-run": {}, "finish-run": {"ctx": ["open-run"]}}
+    for k in range(ITERATIONS):
+        previous = {"checkpoint": [f"train-iter-{k - 1}"]} if k else {}
+        p, r, v, x, b = (
+            f"{s}-iter-{k}" for s in ("prompts", "rollouts", "verdicts", "replays", "batch")
+        )
+        expected |= {
+            p: {},
+            r: {"prompts": [p], **previous},
+            f"verdicts-iter-{k}": {"prompts": [p], "rollouts": [r]},
+            x: {"prompts": [p], "rollouts": [r], "verdicts": [v]},
+            b: {"prompts": [p], "rollouts": [r], "verdicts": [v], "replays": [x], **previous},
+            f"train-iter-{k}": {"batch": [b], **previous},
+            f"report-iter-{k}": {"wait_for": sorted([x, f"train-iter-{k}"])},
+        }
+    assert edges == expected

@@ -196,8 +196,8 @@ def test_audit_cli_shows_herl_columns(herl_run, tmp_path):
     assert result.exit_code == 0, result.output
     for column in HERL_DISPLAY_COLUMNS:
         assert column in result.output, column
-    # iteration + the 6 HiR display columns + the HeRL ones, every replay row.
-    assert f"shape: ({replays.height}, {1 + 6 + len(HERL_DISPLAY_COLUMNS)})" in result.output
+    # iteration + the 7 HiR display columns (family included) + the HeRL ones, every replay row.
+    assert f"shape: ({replays.height}, {1 + 7 + len(HERL_DISPLAY_COLUMNS)})" in result.output
     exported = pl.read_csv(out)
     herl = replays.filter(pl.col("strategy") == "herl")
     mine = exported.filter(pl.col("strategy") == "herl")

@@ -1,8 +1,8 @@
 """The stage functions end to end on tiny-random, and the core resume guarantee.
 
-A plain-Python driver (no Prefect) runs the stages through the real run directory: each
-stage reads its input tables, computes, writes atomically, records in the manifest, and is
-skipped when the manifest says it is done with verified outputs. On CPU, a run interrupted
+``hir_core.stages.run_stage`` (no Prefect) runs the stages through the real run directory:
+each stage reads its input tables, computes, writes atomically, records in the manifest, and
+is skipped when the manifest says it is done with verified outputs. On CPU, a run interrupted
 mid-iteration and resumed in a new engine (checkpoint of the previous iteration, optimizer
 state included) must equal an uninterrupted run: every table and the final weights.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +22,10 @@ from hir_core import constraints as constraint_registry
 from hir_core import pipeline as P
 from hir_core.config import ConfigError, load_config
 from hir_core.data import constraints_from_row
-from hir_core.rundir import STAGES, TABLE_STAGES, Manifest, RunDir, input_hash, stage_seed
-from hir_core.storage import atomic_write, read_table, write_table
+from hir_core.engines.inprocess import InProcessEngines
+from hir_core.rundir import STAGES, TABLE_STAGES, Manifest, RunDir
+from hir_core.stages import run_stage
+from hir_core.storage import read_table, write_table
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.yaml"
@@ -45,76 +46,33 @@ def tiny_cfg(*extra: str):
 
 
 class Driver:
-    """Runs the stages of a run directory in order, skipping the ones done (the manifest
-    decides, verifying hashes); keeps one engine and a generator sharing its weights."""
+    """Runs every stage of a run directory in order through ``hir_core.stages.run_stage``
+    (the function the Prefect tasks call), with the in-process engines; the runner skips
+    the stages the manifest records done with verified outputs."""
 
     def __init__(self, root: Path, cfg):
         self.rundir = RunDir(root)
         self.cfg = self.rundir.init(cfg)
         self.manifest = Manifest.load(self.rundir)
-        self.engine = None
-        self.generator = None
+        self.engines = InProcessEngines(self.cfg, self.rundir)
         self.executed: list[tuple[int, str]] = []
+
+    @property
+    def engine(self):
+        return self.engines.engine
 
     def run(self, stop_after: tuple[int, str] | None = None) -> Driver:
         with self.rundir.lock("test driver"):
             for k in range(self.cfg.iterations):
                 for stage in STAGES:
-                    h = input_hash(self.cfg, k, stage, self.rundir.stage_inputs(k, stage))
-                    if self.manifest.is_done(k, stage, h):
+                    outcome = run_stage(self.rundir, self.cfg, k, stage, self.engines)
+                    if outcome.skipped:
                         continue
-                    started = time.time()
-                    metrics = self._stage(k, stage)
-                    self.manifest.record(
-                        k,
-                        stage,
-                        outputs=self.rundir.stage_outputs(k, stage),
-                        input_hash=h,
-                        started=started,
-                        finished=time.time(),
-                        metrics=metrics,
-                    )
                     self.executed.append((k, stage))
                     if stop_after == (k, stage):
                         return self
+        self.manifest.refresh()
         return self
-
-    def _policy(self, k: int) -> None:
-        previous = self.rundir.checkpoint_dir(k - 1) if k > 0 else None
-        self.engine = P.engine_for_iteration(self.cfg, k, previous, self.engine)
-        if self.generator is None or self.generator.model is not self.engine.model:
-            self.generator = P.make_generator(self.cfg, engine=self.engine)
-
-    def _read(self, k: int, *tables: str) -> list[pl.DataFrame]:
-        return [read_table(self.rundir.table_path(k, t), t) for t in tables]
-
-    def _stage(self, k: int, stage: str) -> dict:
-        cfg, rd = self.cfg, self.rundir
-        seed = stage_seed(cfg.seed, k, stage)
-        if stage in ("rollouts", "batch", "train"):
-            self._policy(k)
-        if stage == "prompts":
-            table, metrics = P.sample_prompts(cfg, k, seed)
-        elif stage == "rollouts":
-            (prompts,) = self._read(k, "prompts")
-            table, metrics = P.generate_rollouts(prompts, self.generator, cfg, seed)
-        elif stage == "verdicts":
-            table, metrics = P.verify_rollouts(*self._read(k, "prompts", "rollouts"), cfg)
-        elif stage == "replays":
-            tables = self._read(k, "prompts", "rollouts", "verdicts")
-            table, metrics = P.hindsight(*tables, cfg, k, generator=self.generator)
-        elif stage == "batch":
-            tables = self._read(k, "prompts", "rollouts", "verdicts", "replays")
-            table, metrics = P.build_batch(*tables, cfg, self.engine)
-        else:
-            (batch,) = self._read(k, "batch")
-            metrics = P.train_step(batch, self.engine, cfg)
-            P.save_checkpoint(self.engine, rd.checkpoint_dir(k))
-            with atomic_write(rd.train_json_path(k)) as handle:
-                handle.write(json.dumps(metrics).encode())
-            return metrics
-        write_table(table, rd.table_path(k, stage), stage)
-        return metrics
 
 
 def _digest(rundir: RunDir) -> dict[str, bytes]:
@@ -167,6 +125,17 @@ def test_resume_reproduces_an_uninterrupted_run(runs):
     base = P.make_engine(whole.cfg).model.state_dict()
     final = whole.engine.model.state_dict()
     assert any(not torch.equal(base[n], final[n]) for n in base)
+
+
+def test_manifest_records_where_each_stage_ran(runs):
+    whole, _ = runs
+    for k in range(ITERATIONS):
+        for stage in STAGES:
+            entry = whole.manifest.stage(k, stage)
+            if stage in ("rollouts", "batch", "train"):
+                assert entry["engine"] == {"backend": "inprocess", "world_size": 1}, stage
+            else:  # no engine ran (HiR's replays need no model)
+                assert "engine" not in entry, stage
 
 
 def test_engine_and_generator_hold_the_same_policy(runs):
@@ -385,11 +354,12 @@ def test_interrupted_train_step_is_not_trusted(runs):
             P.train_step(batch, engine, cfg)
     finally:
         del engine._mini_batch_step
-    # The step counter did not move but the weights did: the engine must not be reused.
-    assert engine.steps == k
+    # The step counter did not move but the weights did: the engine says so, and must not
+    # be reused as it is.
+    assert engine.steps == k and engine.interrupted_step
     assert not _weights_equal(engine.model, rd.checkpoint_dir(k - 1))
     engine = P.engine_for_iteration(cfg, k, rd.checkpoint_dir(k - 1), engine)
-    assert _weights_equal(engine.model, rd.checkpoint_dir(k - 1))
+    assert _weights_equal(engine.model, rd.checkpoint_dir(k - 1)) and not engine.interrupted_step
     # Retrying the step reproduces the run's checkpoint k (weights and Adam state restored).
     P.train_step(batch, engine, cfg)
     assert _weights_equal(engine.model, rd.checkpoint_dir(k))

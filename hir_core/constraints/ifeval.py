@@ -222,7 +222,29 @@ _PLACEHOLDER = re.compile(r"\[.*?\]")  # within one line
 
 
 def _placeholder_count(text: str, kw: dict) -> bool:
-    return len(_PLACEHOLDER.findall(text)) >= kw["num_placeholders"]
+    return placeholder_count(text) >= kw["num_placeholders"]
+
+
+def placeholder_count(text: str) -> int:
+    """``len(_PLACEHOLDER.findall(text))`` in linear time. The regex retries from every
+    ``[`` that has no ``]`` later on its line, which is quadratic: 2 s on 20,000 ``[``."""
+    count, start = 0, 0
+    close = newline = -1  # the next "]" and "\n" at or after the position searched
+    while (opening := text.find("[", start)) >= 0:
+        if close <= opening:
+            close = text.find("]", opening + 1)
+            if close < 0:
+                return count  # no "]" after this "[", nor after any later one
+        if newline <= opening:
+            newline = text.find("\n", opening + 1)
+            if newline < 0:
+                newline = len(text)
+        if close < newline:
+            count += 1
+            start = close + 1
+        else:  # every "[" before that newline closes only after it
+            start = newline + 1
+    return count
 
 
 # Anywhere in the text (not only at a line start), case-insensitive, optional single spaces.
@@ -294,7 +316,20 @@ _TITLE = re.compile(r"<<[^\n]+>>")
 
 
 def _has_title(text: str, kw: dict) -> bool:
-    return any(title.lstrip("<").rstrip(">").strip() for title in _TITLE.findall(text))
+    return any(title.lstrip("<").rstrip(">").strip() for title in titles(text))
+
+
+def titles(text: str) -> list[str]:
+    """``_TITLE.findall(text)`` in linear time. The regex retries from every ``<<`` that has
+    no ``>>`` later on its line, which is quadratic (0.2 s on 20,000 ``<``). On one line it
+    matches at most once: from the first ``<<`` to the last ``>>`` at least one character
+    after it (``[^\n]+`` is greedy), and nothing is left on the line after that ``>>``."""
+    found = []
+    for line in text.split("\n"):
+        first, last = line.find("<<"), line.rfind(">>")
+        if first >= 0 and last >= first + 3:
+            found.append(line[first : last + 2])
+    return found
 
 
 def _two_different_responses(text: str, kw: dict) -> bool:

@@ -362,6 +362,11 @@ class TrainingEngine:
             ParkedWeights(self.reference, self.device, prefix="hir-reference-") if offload else None
         )
         self.steps = 0
+        # True from the start of a step() until it completes: an exception in between may
+        # leave some mini-batches applied while `steps` is unchanged, so the weights are
+        # neither those of step `steps` nor of the next. Whoever reuses the engine must
+        # restore a checkpoint first (load_checkpoint clears it).
+        self.interrupted_step = False
 
     def _deepspeed_config(self) -> dict:
         return {
@@ -442,6 +447,7 @@ class TrainingEngine:
         start = time.perf_counter()
         history: list[dict[str, float]] = []
         tokens = 0
+        self.interrupted_step = True
         for _ in range(self.cfg.epochs):
             for mini in np.array_split(np.arange(len(rows)), n_mini):
                 metrics, mini_tokens = self._mini_batch_step([rows[i] for i in mini])
@@ -449,6 +455,7 @@ class TrainingEngine:
                 tokens += mini_tokens
         elapsed = time.perf_counter() - start
         self.steps += 1
+        self.interrupted_step = False
         summary = {key: float(np.mean([m[key] for m in history])) for key in history[0]}
         summary.update(
             tokens_per_s=tokens / elapsed, lr=float(self.optimizer.param_groups[0]["lr"])
@@ -549,21 +556,12 @@ class TrainingEngine:
     def save_checkpoint(self, folder: str | Path) -> Path:
         """A Hugging Face safetensors folder of the policy (what generation loads) plus
         ``deepspeed/`` with the optimizer state needed to resume. Every rank must call it."""
-        import deepspeed
         import torch.distributed as dist
 
         folder = Path(folder)
-        params = list(self.model.parameters())
-        # ZeRO-3 shards parameters: gather them for the full-weight save (no-op below stage 3).
-        with deepspeed.zero.GatheredParameters(
-            params, modifier_rank=None, enabled=self.cfg.zero_stage == 3
-        ):
-            if self.rank == 0:
-                state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-                self.model.save_pretrained(folder, state_dict=state, safe_serialization=True)
-                if self.tokenizer is not None:
-                    self.tokenizer.save_pretrained(folder)
-                (folder / "trainer_state.json").write_text(json.dumps({"steps": self.steps}))
+        self.export_policy(folder)
+        if self.rank == 0:
+            (folder / "trainer_state.json").write_text(json.dumps({"steps": self.steps}))
         dist.barrier()
         self.engine.save_checkpoint(str(folder / OPTIMIZER_STATE_DIR), tag=_DS_TAG)
         return folder
@@ -591,6 +589,26 @@ class TrainingEngine:
         if path is None:
             raise RuntimeError(f"DeepSpeed could not load the checkpoint in {folder}")
         self.steps = json.loads((folder / "trainer_state.json").read_text())["steps"]
+        self.interrupted_step = False
+
+    def export_policy(self, folder: str | Path) -> Path:
+        """The Hugging Face policy alone (safetensors, config, tokenizer; no optimizer
+        state) into ``folder``, what generation engines and MLflow load. Every rank must
+        call it (ZeRO-3 gathers the weights); rank 0 writes."""
+        import deepspeed
+
+        folder = Path(folder)
+        params = list(self.model.parameters())
+        # ZeRO-3 shards parameters: gather them for the full-weight save (no-op below stage 3).
+        with deepspeed.zero.GatheredParameters(
+            params, modifier_rank=None, enabled=self.cfg.zero_stage == 3
+        ):
+            if self.rank == 0:
+                state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+                self.model.save_pretrained(folder, state_dict=state, safe_serialization=True)
+                if self.tokenizer is not None:
+                    self.tokenizer.save_pretrained(folder)
+        return folder
 
 
 def _check_batch(batch: pl.DataFrame) -> list[dict]:
