@@ -638,7 +638,9 @@ def evaluate_heldout(
 
     prompts = heldout_prompts(cfg).head(cfg.evaluation.heldout_prompts)
     ev = eval_generation_config(cfg)
-    updates = {k: getattr(ev, k) for k in ("n", "temperature", "max_new_tokens", "seed")}
+    # batch_size too: evaluation.batch_size used to be ignored here (the rollout one applied).
+    fields = ("n", "temperature", "max_new_tokens", "batch_size", "seed")
+    updates = {k: getattr(ev, k) for k in fields}
     with _generation(generator, **updates) as gen:
         table, metrics = evaluate(gen, prompts, cfg.evaluation.benchmark)
     prefix = f"eval/{cfg.evaluation.benchmark}/"

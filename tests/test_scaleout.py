@@ -70,7 +70,9 @@ def _torchrun(*args: str) -> subprocess.CompletedProcess:
         "-m",
         "torch.distributed.run",
         "--nproc_per_node=2",
-        "--master_port=0",
+        # A local rendezvous on a free port. (`--master_port=0` does not pick one: both
+        # ranks then waited forever in the rendezvous.)
+        "--standalone",
         "-m",
         "flows.cli",
         "worker",
@@ -89,10 +91,6 @@ def _torchrun(*args: str) -> subprocess.CompletedProcess:
     return proc
 
 
-@pytest.mark.skip(
-    reason="open work (issue 14): the 2-rank train stage under torchrun hung in the session's "
-    "last full-suite run (both ranks idle, no timeout fired); not yet diagnosed"
-)
 def test_worker_under_torchrun_trains_like_in_process(inprocess_run, tmp_path):
     """`hir worker RUN 0 train` on 2 ranks (gloo): the same weights as the in-process train
     stage within 1e-6 (the 2-rank all-reduce sums gradients in another order), recorded in
@@ -145,3 +143,31 @@ def test_worker_refuses_a_locked_run(inprocess_run, tmp_path):
     rundir, _ = inprocess_run
     with rundir.lock(holder="a training flow"), pytest.raises(RunLockedError, match="a training"):
         run_worker(rundir.root, 0, "verdicts")
+
+
+def test_evaluation_batch_size_applies_during_training():
+    """``evaluation.batch_size`` reaches the generator in the training flow's evaluation
+    (it used to be the rollout batch size); the rollout settings are restored after."""
+    from hir_core import pipeline
+
+    cfg = load_config(
+        TINY,
+        [
+            *OVERRIDES,
+            "evaluation.every=1",
+            "evaluation.heldout_prompts=3",
+            "evaluation.batch_size=2",
+        ],
+    )
+    generator = pipeline.make_generator(cfg)
+    seen = []
+    original = generator._generate_batch
+
+    def spy(batch, prompt_ids, rng):
+        seen.append((len(batch), generator.cfg.batch_size))
+        return original(batch, prompt_ids, rng)
+
+    generator._generate_batch = spy
+    pipeline.evaluate_heldout(cfg, generator)
+    assert seen == [(2, 2), (1, 2)]  # 3 prompts, one sample each, 2 per batch
+    assert generator.cfg.batch_size == cfg.rollout.batch_size == 16
