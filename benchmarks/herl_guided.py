@@ -33,8 +33,9 @@ sys.path.insert(0, str(ROOT))
 
 from hir_core import constraints
 from hir_core.data import build_synthetic, constraints_from_row
-from hir_core.engines.generation import GenerationConfig, TransformersGenerator
+from hir_core.engines.generation import GenerationConfig, chat, make_generator
 from hir_core.engines.training import bf16_available
+from hir_core.evaluation import eval_generation_config
 from hir_core.hindsight import HindsightConfig, run_hindsight
 from hir_core.metrics import herl_metrics
 from hir_core.models import ModelConfig, load_model
@@ -47,7 +48,7 @@ REWARD = RewardConfig(kind="cla")
 
 
 def chats(prompts: pl.DataFrame) -> list[list[dict]]:
-    return [[{"role": "user", "content": p}] for p in prompts["prompt"]]
+    return [chat(p) for p in prompts["prompt"]]
 
 
 def rollouts_and_verdicts(prompts, generator) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -114,7 +115,7 @@ def main() -> None:
     rollout_cfg = GenerationConfig(
         n=args.n, temperature=1.0, max_new_tokens=args.max_new_tokens, seed=args.seed, batch_size=32
     )
-    generator = TransformersGenerator(model, tokenizer, rollout_cfg)
+    generator = make_generator(rollout_cfg, model=model, tokenizer=tokenizer)
     cfg = HindsightConfig(
         strategy="herl", n_gen=args.n, n_total=args.n, herl={"max_new_tokens": args.max_new_tokens}
     )
@@ -126,8 +127,10 @@ def main() -> None:
         replays, stats = run_hindsight(
             train, rollouts, verdicts, cfg, step=0, generator=generator, reward=REWARD
         )
-        greedy = TransformersGenerator(
-            model, tokenizer, rollout_cfg.model_copy(update={"n": 1, "temperature": 0.0})
+        greedy = make_generator(
+            eval_generation_config(rollout_cfg, max_new_tokens=rollout_cfg.max_new_tokens),
+            model=model,
+            tokenizer=tokenizer,
         )
         start = time.perf_counter()
         drafts = [s[0].response for s in greedy.generate(chats(heldout))]

@@ -36,7 +36,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hir_core.engines.generation import Messages, Sample, TransformersGenerator
+from hir_core.engines.generation import Generator, Messages, Sample, make_generator
 from hir_core.evaluation import (
     eval_frame,
     eval_generation_config,
@@ -54,7 +54,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 class RecordingGenerator:
     """The wrapped generator, keeping its samples (token ids, finish reasons) for the report."""
 
-    def __init__(self, inner: TransformersGenerator):
+    def __init__(self, inner: Generator):
         self.inner = inner
         self.samples: list[list[Sample]] = []
         self.seconds = 0.0
@@ -186,7 +186,7 @@ def main() -> None:
         prompts = prompts.head(args.limit)
     model, tokenizer = load_model(ModelConfig(spec=args.model))
     cfg = eval_generation_config(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
-    generator = RecordingGenerator(TransformersGenerator(model, tokenizer, cfg))
+    generator = RecordingGenerator(make_generator(cfg, model=model, tokenizer=tokenizer))
     bf16 = not args.no_bf16 and bf16_autocast_supported()
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
     with autocast:

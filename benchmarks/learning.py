@@ -4,10 +4,18 @@ HiR's claim is sample efficiency: replaying failed responses under the instructi
 satisfy gives a learning signal where the binary reward gives none, so the policy should
 improve with fewer generated rollouts. This benchmark trains the same model on the same
 prompts with the same seeds and the same budget of generated rollouts under several
-hindsight strategies (arms), in-process with the pipeline's stage functions
-(``hir_core.pipeline``: rollouts -> verdicts -> hindsight -> batch -> train step), and scores
-the policy on held-out prompts (originals only: instruction- and constraint-level accuracy,
-ILA and CLA) every ``eval_every`` generated rollouts.
+hindsight strategies (arms), and scores the policy on held-out prompts (originals only:
+instruction- and constraint-level accuracy, ILA and CLA) every ``eval_every`` baseline
+steps' worth of generated rollouts.
+
+Every (scale, arm, seed) is a pipeline run: a run directory
+(``runs/learning/<scale>/<arm>-s<seed>/``, ``--runs-root``) whose iterations run stage by
+stage through ``hir_core.stages.run_stage`` with the in-process engines, exactly as the flow
+runs them; each held-out evaluation is a recorded stage of the run (``eval-learning`` at
+iteration K: the policy after K, its EVAL table ``iter-K/eval-learning.parquet``; the start
+point ``eval-learning-start``). Rerunning a command continues every run where its manifest
+stopped (finished stages and evaluations are skipped, their metrics read back) and skips
+finished runs, so a set of runs too long for one sitting is finished over several.
 
 Arms (``--arms``; the group size n_gen and the training slots n_total per prompt):
 
@@ -28,22 +36,33 @@ Scales (``--scale``):
   English and hardly reads its prompt, so the prompts use a small menu of constraints with
   arguments a random model meets by chance at a low rate (lower-case only, a word count, a
   letter count, no comma; 2-3 per prompt, built by :func:`feasible_prompts`), so that the
-  binary reward is sparse but not impossible and learning takes minutes. Held-out scoring
+  binary reward is sparse but not impossible and learning takes minutes. They are written
+  once as verl-style Parquet (``<runs-root>/tiny/data-<hash>/``) that the runs' ``data``
+  section reads, so the prompts stage walks them like any data source. Held-out scoring
   samples 4 responses per prompt at temperature 1 (greedy decoding of a random model gives
   nearly the same response to every prompt: a 0/1 score).
 * ``smollm2`` (``configs/learning_smollm2.yaml``): SmolLM2-135M-Instruct on the pipeline's
   synthetic prompts (``data`` of the config), greedy held-out scoring. Slow on CPU: run it in
-  the background; results are appended as they come and ``--report`` summarises whatever is
-  finished.
+  the background, stop it when the machine is needed and rerun the same command later to
+  continue; ``--report`` summarises whatever has finished.
 
 Run:
 
     .venv/bin/python benchmarks/learning.py --scale tiny --seeds 5
     .venv/bin/python benchmarks/learning.py --scale tiny --report   # table + plot from results
 
+Base rates (issue 16: choose a training distribution where the base model's success is
+low but not zero): ``--base-rates`` samples ``--base-samples`` responses to each of the first
+``--base-prompts`` training prompts with the base model and the rollout settings and writes
+per-constraint-type success rates, the prompt-level ILA and the groups with a learning
+signal, with counts, to stdout and ``benchmarks/results/learning_<scale>_base_rates.json``:
+
+    .venv/bin/python benchmarks/learning.py --scale smollm2 --base-rates --base-prompts 32
+
 Each held-out evaluation is one JSON line in ``benchmarks/results/learning_<scale>.jsonl``
-(written as it goes); ``--report`` (also run at the end of a run) writes the plot
-``benchmarks/learning_<scale>.png`` and rewrites this scale's part ("### <scale>") of the
+(a run's lines are rewritten, atomically, after each of its evaluations: a resumed run
+writes the same lines again, none twice); ``--report`` (also run at the end of a run)
+writes the plot ``benchmarks/learning_<scale>.png`` and rewrites this scale's part ("### <scale>") of the
 "## Learning" section of BENCHMARKS.md, ending with the written reading kept in
 ``benchmarks/results/learning_<scale>_notes.md`` when there is one.
 """
@@ -61,6 +80,7 @@ import re
 import statistics
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,53 +174,116 @@ def feasible_prompts(
     return tables[0], tables[1]
 
 
-def prompt_tables(scale: str, cfg) -> tuple[pl.DataFrame, pl.DataFrame]:
-    if scale == "tiny":
-        d = cfg.data
-        return feasible_prompts(
-            d.n_train, d.n_heldout, d.seed, d.min_constraints, d.max_constraints
+def _verl_rows(table: pl.DataFrame) -> list[dict]:
+    """PROMPTS rows as verl rows (``hir_core.data.load_verl_parquet`` reads them back to the
+    same task, constraints, template and prompt): the question and the constraint texts in
+    ``extra_info``, so the loader recognises the rendering and HiR can rewrite it."""
+    from hir_core.data import constraints_from_row
+    from hir_core.engines.generation_config import chat
+
+    rows = []
+    for row in table.iter_rows(named=True):
+        constraints = constraints_from_row(row)
+        truth = {
+            "instruction_id_list": [c["id"] for c in constraints],
+            "kwargs": [c["kwargs"] for c in constraints],
+        }
+        rows.append(
+            {
+                "data_source": "ifeval",
+                "prompt": chat(row["prompt"]),
+                # JSON text: one Parquet struct type would give every row every kwargs field.
+                "reward_model": {"style": "rule", "ground_truth": json.dumps(truth)},
+                "extra_info": {
+                    "question": row["task"],
+                    "criteria": [c["text"] for c in constraints],
+                    "source_prompt_id": row["prompt_id"],
+                },
+            }
         )
-    from hir_core.pipeline import prompt_pool
-
-    return prompt_pool(cfg)
+    return rows
 
 
-def iteration_prompts(train: pl.DataFrame, cfg, iteration: int) -> pl.DataFrame:
-    """The B prompts of ``iteration``: epochs of seeded permutations, as
-    ``hir_core.pipeline.sample_prompts`` walks the configured pool."""
-    from hir_core.rundir import stage_seed
+def _same_prompts(a: pl.DataFrame, b: pl.DataFrame) -> bool:
+    """Equal PROMPTS tables but for ``prompt_id`` (the verl loader numbers its rows)."""
+    return a.drop("prompt_id").equals(b.drop("prompt_id"))
 
-    b = cfg.data.prompts_per_iteration
-    per_epoch = train.height // b
-    epoch, slot = divmod(iteration, per_epoch)
-    order = random.Random(stage_seed(cfg.seed, epoch, "data-epoch")).sample(
-        range(train.height), train.height
+
+def feasible_data(cfg, root: Path):
+    """``cfg`` with its ``data`` section pointed at the tiny scale's prompts
+    (:func:`feasible_prompts` of ``cfg.data``), written once as verl-style Parquet files
+    under ``root/data-<hash>/`` (``train.parquet``, ``heldout.parquet``; the hash names the
+    rows, so other data settings get other files). The prompts stage then walks them as
+    ``hir_core.pipeline.sample_prompts`` walks any pool: the same iteration prompts as the
+    builder's table, in the same order; only ``prompt_id`` differs (``train-<row>``).
+
+    An existing file whose prompts differ from the builder's is an error naming it."""
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hir_core.data import load_verl_parquet
+    from hir_core.storage import atomic_write
+
+    d = cfg.data
+    tables = dict(
+        zip(
+            ("train", "heldout"),
+            feasible_prompts(d.n_train, d.n_heldout, d.seed, d.min_constraints, d.max_constraints),
+        )
     )
-    return train[order[slot * b : (slot + 1) * b]]
+    rows = {split: _verl_rows(table) for split, table in tables.items()}
+    digest = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()[:12]
+    folder = root / f"data-{digest}"
+    paths = {split: folder / f"{split}.parquet" for split in tables}
+    for split, path in paths.items():
+        if not path.is_file():
+            with atomic_write(path) as handle:
+                pq.write_table(pa.Table.from_pylist(rows[split]), handle)
+        if not _same_prompts(load_verl_parquet(path, split), tables[split]):
+            raise ValueError(
+                f"{path}: its prompts differ from the tiny scale's feasible prompts (edited by "
+                "hand?); delete it (and the runs that read it) to rebuild"
+            )
+    data = d.model_copy(
+        update={
+            "source": "verl_parquet",
+            "path": str(paths["train"].resolve()),
+            "heldout_path": str(paths["heldout"].resolve()),
+        }
+    )
+    return cfg.model_copy(update={"data": data})
 
 
 # ---------------------------------------------------------------------------------- one run
 
+EVAL_STAGE = "eval-learning"  # "eval..." stages hash the evaluation settings (rundir.input_hash)
+START_STAGE = "eval-learning-start"
+RUNS = ROOT / "runs" / "learning"
+
 
 @contextlib.contextmanager
 def eval_settings(generator, cfg, samples: int):
-    """The generator with the evaluation sampling settings, restored afterwards."""
+    """The generator with the evaluation settings (``hir_core.evaluation``'s, with the
+    scale's samples per prompt and temperature), restored afterwards."""
+    from hir_core.evaluation import eval_generation_config
     from hir_core.rundir import stage_seed
 
     old = generator.cfg
-    generator.cfg = old.model_copy(
-        update={
-            "n": samples,
-            "temperature": cfg.evaluation.temperature,
-            "max_new_tokens": cfg.evaluation.max_new_tokens,
-            "batch_size": cfg.evaluation.batch_size,
-            # The same eval seed at every point and in every arm: only the policy differs.
-            "seed": stage_seed(0, 0, "learning-eval"),
-        }
+    generator.cfg = eval_generation_config(
+        old,
+        temperature=cfg.evaluation.temperature,
+        samples=samples,
+        max_new_tokens=cfg.evaluation.max_new_tokens,
+        batch_size=cfg.evaluation.batch_size,
+        # The same eval seed at every point and in every arm: only the policy differs.
+        seed=stage_seed(0, 0, "learning-eval"),
     )
-    model = generator.model
-    was_training = model.training
-    model.eval()
+    model = getattr(generator, "model", None)  # vLLM holds no torch module here
+    was_training = bool(getattr(model, "training", False))
+    if was_training:
+        model.eval()
     try:
         yield generator
     finally:
@@ -209,17 +292,12 @@ def eval_settings(generator, cfg, samples: int):
             model.train()
 
 
-def heldout_scores(generator, cfg, heldout: pl.DataFrame, samples: int) -> dict[str, float]:
-    """Held-out ILA and CLA (means over prompts and samples) of the current policy."""
-    from hir_core.evaluation import evaluate
-
-    with eval_settings(generator, cfg, samples) as gen:
-        table, metrics = evaluate(gen, heldout, "heldout")
+def heldout_scores(table: pl.DataFrame) -> dict[str, float]:
+    """Held-out ILA and CLA (means over prompts and samples) of an EVAL table."""
     strict = table["strict"]
     return {
         "ila": float(strict.list.all().cast(pl.Float64).mean()),
         "cla": float(strict.list.eval(pl.element().cast(pl.Float64).mean()).list.first().mean()),
-        "eval_response_tokens": metrics["mean_response_tokens"],
     }
 
 
@@ -242,109 +320,383 @@ def cached_start(out: Path, key: str) -> dict | None:
     """The start scores of an earlier run with the same :func:`start_key`, if any."""
     if not out.exists():
         return None
-    for line in out.read_text("utf-8").splitlines():
-        row = json.loads(line) if line.strip() else {}
+    for row in read_rows(out):
         if row.get("iteration") == 0 and row.get("start_key") == key:
             return {k: row[k] for k in ("ila", "cla", "eval_response_tokens")}
     return None
 
 
-def run_one(scale: str, arm: str, seed: int, budget_iterations: int, args, out: Path) -> None:
-    """Train one (arm, seed) for the rollout budget of ``budget_iterations`` baseline steps,
-    appending one JSON line per held-out evaluation to ``out``."""
-    from hir_core.config import load_config
-    from hir_core.pipeline import (
-        build_batch,
-        generate_rollouts,
-        hindsight,
-        make_engine,
-        make_generator,
-        train_step,
-        verify_rollouts,
-    )
-    from hir_core.rundir import stage_seed
+def read_rows(path: Path) -> list[dict]:
+    """The JSON lines of a results file; a line that is not JSON is an error naming it."""
+    rows = []
+    for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}: line {number}: not JSON ({err})") from None
+    return rows
 
-    config, samples, _ = SCALES[scale]
-    overrides = [*ARMS[arm], f"seed={seed}", *args.override]
-    cfg = load_config(args.config or config, overrides)
-    n_gen = cfg.hindsight.n_gen
-    b = cfg.data.prompts_per_iteration
-    budget = budget_iterations * BASE_GROUP * b
-    iterations = math.ceil(budget / (n_gen * b))
-    cfg = cfg.model_copy(update={"iterations": iterations})
+
+def publish(out: Path, run_id: str, rows: list[dict]) -> None:
+    """Make ``rows`` the lines of ``run_id`` in ``out`` (replacing any it had: a resumed
+    run rewrites the same rows), other runs' lines kept; written atomically under a lock
+    (several benchmark processes may share one results file)."""
+    import fcntl
+    import hashlib
+    import tempfile
+
+    from hir_core.storage import atomic_write
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # The lock is a file of its own (the results file is replaced, a new inode each time),
+    # kept out of the repository: one per results file, named by its path.
+    name = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"hir-learning-{name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        kept = [r for r in (read_rows(out) if out.exists() else []) if r["run_id"] != run_id]
+        with atomic_write(out) as handle:
+            handle.write("".join(json.dumps(r) + "\n" for r in [*kept, *rows]).encode())
+
+
+@dataclass
+class Settings:
+    """What one benchmark invocation runs with (the command line's options)."""
+
+    eval_every: int = 3
+    config: Path | None = None
+    overrides: list[str] = field(default_factory=list)
+    runs_root: Path = RUNS
+    command: str = ""
+
+
+def run_config(scale: str, arm: str, seed: int, budget_iterations: int, settings: Settings):
+    """The config of one (scale, arm, seed) run: the scale's config with the arm's and the
+    user's overrides, the iterations of the rollout budget, and (tiny) the feasible prompts."""
+    from hir_core.config import load_config
+
+    config, _, _ = SCALES[scale]
+    overrides = [*ARMS[arm], f"seed={seed}", *settings.overrides]
+    cfg = load_config(settings.config or config, overrides)
+    b, n_gen = cfg.data.prompts_per_iteration, cfg.hindsight.n_gen
+    iterations = math.ceil(budget_iterations * BASE_GROUP * b / (n_gen * b))
+    # Only the newest checkpoint's optimizer state is needed to resume (disk: one Adam
+    # state per run, not per iteration); the field is not hashed, so it changes no output.
+    keep = cfg.keep_optimizer_states or 1
+    cfg = cfg.model_copy(update={"iterations": iterations, "keep_optimizer_states": keep})
+    if scale == "tiny":
+        cfg = feasible_data(cfg, settings.runs_root / scale)
+    return cfg
+
+
+def run_path(settings: Settings, scale: str, arm: str, seed: int) -> Path:
+    return settings.runs_root / scale / f"{arm}-s{seed}"
+
+
+def _run_id(rundir, arm: str, seed: int) -> str:
+    """The run's id in the results file, fixed when the run directory is created (a resumed
+    run keeps it): ``<arm>/<seed>/<creation time>``."""
+    from hir_core.storage import atomic_write
+
+    path = rundir.root / "learning.json"
+    if not path.is_file():
+        note = {"run_id": f"{arm}/{seed}/{int(time.time())}", "arm": arm, "seed": seed}
+        with atomic_write(path) as handle:
+            handle.write(json.dumps(note).encode())
+    return json.loads(path.read_text())["run_id"]
+
+
+def _finished(rundir, cfg, out: Path, run_id: str) -> bool:
+    """The manifest records the final evaluation and the results file holds its row: skip
+    the run without hashing its checkpoints."""
+    from hir_core.rundir import Manifest
+
+    final = Manifest.load(rundir).stage(cfg.iterations - 1, EVAL_STAGE) or {}
+    if final.get("status") != "done" or not out.exists():
+        return False
+    return any(r["run_id"] == run_id and r.get("done") for r in read_rows(out))
+
+
+def evaluate_point(rundir, cfg, engines, after: int | None, heldout, samples, cached=None):
+    """Score the policy after iteration ``after`` (None: the base policy) on ``heldout``,
+    as a recorded stage of the run: ``eval-learning`` at iteration ``after`` (input its
+    checkpoint, output ``iter-K/eval-learning.parquet``), or ``eval-learning-start`` at
+    iteration 0 (no input). A resumed run finds it done and reads its metrics back. The
+    start may reuse ``cached`` scores (an earlier run's, same :func:`start_key`): then the
+    entry records them and no table."""
+    from hir_core.evaluation import evaluate
+    from hir_core.stages import run_recorded
+
+    k, stage = (0, START_STAGE) if after is None else (after, EVAL_STAGE)
+    policy = 0 if after is None else after + 1  # the policy after K is the one K + 1 starts from
+    inputs = [] if after is None else [rundir.checkpoint_dir(after)]
+    outputs = {} if cached else {"eval": rundir.iteration_dir(k) / f"{stage}.parquet"}
+
+    def compute(seed: int):
+        del seed  # eval_settings fixes one evaluation seed for every point and arm
+        if cached:
+            return {}, dict(cached)
+        generator = engines.rollout_engine(policy).generator()
+        with eval_settings(generator, cfg, samples) as gen:
+            table, metrics = evaluate(gen, heldout, "heldout")
+        return {"eval": table}, {
+            **heldout_scores(table),
+            "eval_response_tokens": metrics["mean_response_tokens"],
+        }
+
+    return run_recorded(
+        rundir,
+        cfg,
+        k,
+        stage,
+        compute,
+        inputs=inputs,
+        outputs=outputs,
+        engine=lambda: engines.info(stage),
+    )
+
+
+def run_one(
+    scale: str, arm: str, seed: int, budget_iterations: int, settings: Settings, out: Path
+) -> list[dict]:
+    """Train one (arm, seed) for the rollout budget of ``budget_iterations`` baseline steps
+    as a pipeline run in ``run_path(...)``: every iteration's stages through
+    ``hir_core.stages.run_stage`` with the in-process engines, a held-out evaluation every
+    ``eval_every`` baseline steps' worth of generated rollouts (and at the end) as a recorded
+    stage. Rerunning continues where the manifest stopped (done stages and evaluations are
+    skipped, their metrics read back) and skips a finished run. The run's rows (one per
+    evaluation) replace its lines in ``out``; returns them."""
+    from hir_core.engines.inprocess import InProcessEngines
+    from hir_core.pipeline import heldout_prompts
+    from hir_core.rundir import STAGES, RunDir
+    from hir_core.stages import run_stage
+
+    _, samples, _ = SCALES[scale]
+    rundir = RunDir(run_path(settings, scale, arm, seed))
+    cfg = rundir.init(run_config(scale, arm, seed, budget_iterations, settings))
+    run_id = _run_id(rundir, arm, seed)
+    if _finished(rundir, cfg, out, run_id):
+        print(f"[{arm} seed {seed}] finished ({rundir.root}): skipped", flush=True)
+        return [r for r in read_rows(out) if r["run_id"] == run_id]
+    n_gen, b, iterations = cfg.hindsight.n_gen, cfg.data.prompts_per_iteration, cfg.iterations
     # Evaluation points every `eval_every` baseline steps' worth of rollouts: the same
     # rollout counts for n_gen 8 and 6 when eval_every is a multiple of 3.
-    eval_rollouts = args.eval_every * BASE_GROUP * b
-    train, heldout = prompt_tables(scale, cfg)
-    heldout = heldout.head(cfg.evaluation.heldout_prompts)
-    run_id = f"{arm}/{seed}/{int(time.time())}"
+    eval_rollouts = settings.eval_every * BASE_GROUP * b
+    heldout = heldout_prompts(cfg).head(cfg.evaluation.heldout_prompts)
     common = {
         "scale": scale,
         "arm": arm,
         "seed": seed,
         "run_id": run_id,
         "n_gen": n_gen,
-        "command": args.command,
+        "command": settings.command,
+        "run_dir": _shown(rundir.root),
+    }
+    rows: list[dict] = []
+    with rundir.lock(f"benchmarks/learning.py {arm} seed {seed}"):
+        engines = InProcessEngines(cfg, rundir)
+        try:
+            # Every arm and seed starts from the same policy, scored with the same evaluation
+            # seed: the start point is computed once per evaluation setting and reused.
+            key = start_key(cfg, heldout, samples)
+            start = evaluate_point(
+                rundir, cfg, engines, None, heldout, samples, cached_start(out, key)
+            )
+            # Wall time: the seconds the manifest records (stages and evaluations), so a
+            # run continued over several sittings reports what it cost, not the calendar.
+            elapsed = start.duration_s
+            first = {"iteration": 0, "generated": 0, "start_key": key}
+            rows.append({**common, **first, **_scores(start.metrics)})
+            publish(out, run_id, rows)
+            generated, next_eval, window = 0, eval_rollouts, []
+            for k in range(iterations):
+                done = {stage: run_stage(rundir, cfg, k, stage, engines) for stage in STAGES}
+                if not done["train"].skipped:
+                    rundir.prune_optimizer_states(cfg.keep_optimizer_states, k)
+                elapsed += sum(o.duration_s for o in done.values())
+                m = {stage: outcome.metrics for stage, outcome in done.items()}
+                generated += int(m["rollouts"]["rollout/samples"]) + int(
+                    m["replays"].get("hindsight/herl_guided", 0)
+                )
+                window.append(
+                    {
+                        "train_ila": m["verdicts"]["ila"],
+                        "train_cla": m["verdicts"]["cla"],
+                        "signal_without": m["batch"]["hindsight/signal_fraction_without"],
+                        "signal_with": m["batch"]["hindsight/signal_fraction_with"],
+                        "replays": m["batch"]["batch/replays"] + m["batch"]["batch/hindsight"],
+                    }
+                )
+                if generated < next_eval and k < iterations - 1:
+                    continue
+                means = {name: statistics.fmean(w[name] for w in window) for name in window[0]}
+                window, next_eval = [], next_eval + eval_rollouts
+                point = evaluate_point(rundir, cfg, engines, k, heldout, samples)
+                elapsed += point.duration_s
+                rows.append(
+                    {
+                        **common,
+                        "iteration": k + 1,
+                        "generated": generated,
+                        **_scores(point.metrics),
+                        **means,
+                        "elapsed_s": elapsed,
+                        "train_loss": m["train"]["train/loss"],
+                        "done": k == iterations - 1,
+                    }
+                )
+                publish(out, run_id, rows)
+                print(
+                    f"[{arm} seed {seed}] iter {k + 1}/{iterations} generated {generated} "
+                    f"held-out ILA {rows[-1]['ila']:.3f} CLA {rows[-1]['cla']:.3f} "
+                    f"train ILA {means['train_ila']:.3f} ({elapsed:.0f} s"
+                    f"{', recorded earlier' if point.skipped else ''})",
+                    flush=True,
+                )
+        finally:
+            engines.close()
+    gc.collect()
+    return rows
+
+
+def _scores(metrics: dict) -> dict:
+    return {k: metrics[k] for k in ("ila", "cla", "eval_response_tokens")}
+
+
+# ---------------------------------------------------------------------------------- base rates
+
+
+def base_rates(cfg, n_prompts: int, samples: int) -> dict:
+    """How often the base model meets each constraint type of the training distribution:
+    ``samples`` responses (the rollout settings) to each of the first ``n_prompts`` training
+    prompts (the order the prompts stage walks them), verified as the verdicts stage does.
+
+    Returns ``per_type`` (type: prompts, checks, successes, rate), ``by_count`` (constraints
+    per prompt: prompts, samples, ILA) and ``overall``: the prompt-level ILA (the share of
+    samples meeting every constraint of their prompt), the prompts with at least one such
+    sample, and the groups with a learning signal under the binary reward (0 < successes <
+    samples), with counts."""
+    from hir_core.pipeline import generate_rollouts, make_generator, sample_prompts, verify_rollouts
+    from hir_core.rundir import stage_seed
+
+    if cfg.hindsight.n_gen != samples:
+        raise ValueError(f"hindsight.n_gen is {cfg.hindsight.n_gen}, asked for {samples} samples")
+    b = cfg.data.prompts_per_iteration
+    prompts = pl.concat(
+        [sample_prompts(cfg, k, 0)[0] for k in range(math.ceil(n_prompts / b))]
+    ).head(n_prompts)
+    start = time.perf_counter()
+    generator = make_generator(cfg)  # the base model, the rollout settings
+    rollouts, m_rollouts = generate_rollouts(
+        prompts, generator, cfg, stage_seed(cfg.seed, 0, "base-rates")
+    )
+    verdicts, _ = verify_rollouts(prompts, rollouts, cfg)
+    wall = time.perf_counter() - start
+    checks = (
+        verdicts.select("prompt_id", "constraint_ids", "verdicts")
+        .explode(["constraint_ids", "verdicts"])
+        .group_by("constraint_ids")
+        .agg(
+            prompts=pl.col("prompt_id").n_unique(),
+            checks=pl.len(),
+            successes=pl.col("verdicts").cast(pl.Int64).sum(),
+        )
+        .with_columns(rate=pl.col("successes") / pl.col("checks"))
+        .sort(["rate", "constraint_ids"], descending=[True, False])
+        .rename({"constraint_ids": "type"})
+    )
+    per_sample = verdicts.select(
+        "prompt_id",
+        n=pl.col("constraint_ids").list.len(),
+        all=pl.col("verdicts").list.all().cast(pl.Int64),
+    )
+    groups = per_sample.group_by("prompt_id").agg(pl.col("n").first(), wins=pl.col("all").sum())
+    by_count = (
+        per_sample.group_by("n")
+        .agg(prompts=pl.col("prompt_id").n_unique(), samples=pl.len(), ila=pl.col("all").mean())
+        .sort("n")
+        .rename({"n": "constraints"})
+    )
+    overall = {
+        "prompts": prompts.height,
+        "samples": per_sample.height,
+        "samples_all_met": int(per_sample["all"].sum()),
+        "ila": float(per_sample["all"].mean()),
+        "prompts_any_success": int((groups["wins"] > 0).sum()),
+        "prompts_with_signal": int(((groups["wins"] > 0) & (groups["wins"] < samples)).sum()),
+        "mean_response_tokens": m_rollouts["rollout/mean_response_tokens"],
+        "truncated_fraction": m_rollouts["rollout/truncated_fraction"],
+    }
+    return {
+        "model": cfg.model.spec,
+        "samples_per_prompt": samples,
+        "temperature": cfg.rollout.temperature,
+        "max_new_tokens": cfg.rollout.max_new_tokens,
+        "data": cfg.data.model_dump(),
+        "overall": overall,
+        "per_type": checks.to_dicts(),
+        "by_count": by_count.to_dicts(),
+        "wall_s": wall,
     }
 
-    def record(row: dict) -> None:
-        with out.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps({**common, **row}) + "\n")
 
-    start = time.perf_counter()
-    engine = make_engine(cfg)
-    generator = make_generator(cfg, engine=engine)
-    generated, next_eval, train_window = 0, eval_rollouts, []
-    # Every arm and seed starts from the same policy, scored with the same evaluation seed:
-    # the start point is computed once per evaluation setting and reused.
-    key = start_key(cfg, heldout, samples)
-    start_scores = cached_start(out, key) or heldout_scores(generator, cfg, heldout, samples)
-    record({"iteration": 0, "generated": 0, "start_key": key, **start_scores})
-    for k in range(iterations):
-        prompts = iteration_prompts(train, cfg, k)
-        rollouts, _ = generate_rollouts(
-            prompts, generator, cfg, stage_seed(cfg.seed, k, "rollouts")
-        )
-        verdicts, m_verify = verify_rollouts(prompts, rollouts, cfg)
-        replays, m_hind = hindsight(prompts, rollouts, verdicts, cfg, k, generator=generator)
-        batch, m_batch = build_batch(prompts, rollouts, verdicts, replays, cfg, engine)
-        m_train = train_step(batch, engine, cfg)
-        generated += rollouts.height + int(m_hind.get("hindsight/herl_guided", 0))
-        train_window.append(
-            {
-                "train_ila": m_verify["ila"],
-                "train_cla": m_verify["cla"],
-                "signal_without": m_batch["hindsight/signal_fraction_without"],
-                "signal_with": m_batch["hindsight/signal_fraction_with"],
-                "replays": m_batch["batch/replays"] + m_batch["batch/hindsight"],
-            }
-        )
-        if generated >= next_eval or k == iterations - 1:
-            window = {
-                key: statistics.fmean(row[key] for row in train_window) for key in train_window[0]
-            }
-            train_window = []
-            next_eval += eval_rollouts
-            scores = heldout_scores(generator, cfg, heldout, samples)
-            record(
-                {
-                    "iteration": k + 1,
-                    "generated": generated,
-                    **scores,
-                    **window,
-                    "elapsed_s": time.perf_counter() - start,
-                    "train_loss": m_train["train/loss"],
-                    "done": k == iterations - 1,
-                }
-            )
-            print(
-                f"[{arm} seed {seed}] iter {k + 1}/{iterations} generated {generated} "
-                f"held-out ILA {scores['ila']:.3f} CLA {scores['cla']:.3f} "
-                f"train ILA {window['train_ila']:.3f} ({time.perf_counter() - start:.0f} s)",
-                flush=True,
-            )
-    del generator, engine
-    gc.collect()
+def base_rates_text(result: dict) -> str:
+    """Markdown tables of :func:`base_rates`."""
+    o = result["overall"]
+    head = (
+        f"Base rates of {result['model']} on {o['prompts']} training prompts x "
+        f"{result['samples_per_prompt']} samples (temperature {result['temperature']}, "
+        f"{result['max_new_tokens']} new tokens; {o['truncated_fraction']:.0%} of responses cut "
+        f"at the limit, {o['mean_response_tokens']:.1f} tokens on average; "
+        f"{result['wall_s']:.0f} s)."
+    )
+    summary = (
+        f"Prompt-level ILA (all constraints met): {o['ila']:.3f} "
+        f"({o['samples_all_met']}/{o['samples']} samples); prompts with at least one success: "
+        f"{o['prompts_any_success']}/{o['prompts']}; groups with a learning signal under the "
+        f"binary reward (0 < successes < {result['samples_per_prompt']}): "
+        f"{o['prompts_with_signal']}/{o['prompts']}."
+    )
+    lines = [
+        head,
+        "",
+        summary,
+        "",
+        "| constraint type | prompts | checks | met | rate |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| `{t['type']}` | {t['prompts']} | {t['checks']} | {t['successes']} "
+            f"| {t['rate']:.3f} |"
+            for t in result["per_type"]
+        ),
+        "",
+        "| constraints per prompt | prompts | samples | ILA |",
+        "|---:|---:|---:|---:|",
+        *(
+            f"| {c['constraints']} | {c['prompts']} | {c['samples']} | {c['ila']:.3f} |"
+            for c in result["by_count"]
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def run_base_rates(scale: str, n_prompts: int, samples: int, settings: Settings, out: Path):
+    """:func:`base_rates` for the scale's training distribution, written to ``out`` (JSON,
+    atomically) and returned as markdown."""
+    from hir_core.config import load_config
+    from hir_core.storage import atomic_write
+
+    overrides = ["hindsight.strategy=none", f"hindsight.n_gen={samples}"]
+    overrides += [f"hindsight.n_total={samples}", *settings.overrides]
+    cfg = load_config(settings.config or SCALES[scale][0], overrides)
+    if scale == "tiny":
+        cfg = feasible_data(cfg, settings.runs_root / scale)
+    result = base_rates(cfg, n_prompts, samples)
+    result["command"] = settings.command
+    result["load_average"] = os.getloadavg()
+    with atomic_write(out) as handle:
+        handle.write((json.dumps(result, indent=1) + "\n").encode())
+    return base_rates_text(result)
 
 
 # ---------------------------------------------------------------------------------- report
@@ -354,10 +706,8 @@ def load_results(path: Path) -> dict[tuple[str, int], list[dict]]:
     """(arm, seed) -> the evaluation rows of its latest finished run (unfinished runs only
     when the pair has no finished one)."""
     runs: dict[str, list[dict]] = {}
-    for line in path.read_text("utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            runs.setdefault(row["run_id"], []).append(row)
+    for row in read_rows(path):
+        runs.setdefault(row["run_id"], []).append(row)
     chosen: dict[tuple[str, int], list[dict]] = {}
     for rows in runs.values():
         key = (rows[0]["arm"], rows[0]["seed"])
@@ -599,29 +949,47 @@ def main() -> None:
     parser.add_argument("--no-markdown", action="store_true")
     parser.add_argument("--report", action="store_true", help="only summarise the results file")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (shared machine)")
+    parser.add_argument(
+        "--runs-root",
+        type=Path,
+        default=RUNS,
+        help="run directories: <root>/<scale>/<arm>-s<seed>/ (rerun = resume)",
+    )
+    parser.add_argument(
+        "--base-rates",
+        action="store_true",
+        help="only measure the base model's per-type success rates on the training prompts",
+    )
+    parser.add_argument("--base-prompts", type=int, default=32, help="--base-rates: prompts")
+    parser.add_argument("--base-samples", type=int, default=4, help="--base-rates: samples each")
     args = parser.parse_args()
 
     results = args.results or RESULTS / f"learning_{args.scale}.jsonl"
     markdown = None if args.no_markdown else args.markdown
-    args.command = " ".join([".venv/bin/python benchmarks/learning.py", *sys.argv[1:]])
+    command = " ".join([".venv/bin/python benchmarks/learning.py", *sys.argv[1:]])
+    settings = Settings(args.eval_every, args.config, args.override, args.runs_root, command)
     if args.report:
-        print(report(args.scale, results, markdown, args.command))
+        print(report(args.scale, results, markdown, command))
         return
 
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.base_rates:
+        out = args.results or RESULTS / f"learning_{args.scale}_base_rates.json"
+        print(run_base_rates(args.scale, args.base_prompts, args.base_samples, settings, out))
+        print(f"\n{_shown(out)}")
+        return
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
     unknown = [a for a in arms if a not in ARMS]
     if unknown:
         parser.error(f"unknown arms {unknown}; choose from {list(ARMS)}")
     budget = args.iterations or SCALES[args.scale][2]
-    results.parent.mkdir(parents=True, exist_ok=True)
     # Seeds outermost: whatever finishes first is a complete comparison on some seeds.
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         for arm in arms:
-            run_one(args.scale, arm, seed, budget, args, results)
-    print(report(args.scale, results, markdown, args.command))
+            run_one(args.scale, arm, seed, budget, settings, results)
+    print(report(args.scale, results, markdown, command))
 
 
 if __name__ == "__main__":

@@ -144,6 +144,11 @@ def wait_for_quiet(max_load: float, wait: float) -> float:
 
 
 def main() -> None:
+    from hir_core.allocator import exec_with_allocator
+
+    # The allocator the `hir` command runs on (tcmalloc where installed): the flow and the
+    # direct loop then measure what `hir train` does.
+    exec_with_allocator()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=str(ROOT / "configs" / "tiny.yaml"))
     parser.add_argument(

@@ -40,6 +40,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from hir_core.allocator import active_allocator, exec_with_allocator
+
 RESULTS = ROOT / "benchmarks" / "results"
 SECTION = "## Versus TRL"
 
@@ -54,6 +56,7 @@ def _peak_rss_gib() -> float:
 def shared_config(args: argparse.Namespace):
     """The PipelineConfig both sides follow (ours runs it; TRL's settings are mapped from it)."""
     from hir_core.config import validate_config
+    from hir_core.engines.training import bf16_available
 
     b, n = args.prompts, args.group
     return validate_config(
@@ -76,6 +79,9 @@ def shared_config(args: argparse.Namespace):
                 "top_p": 1.0,
                 "max_new_tokens": args.max_new_tokens,
                 "batch_size": b * n,
+                # Decoding in bf16 where training computes in bf16, as TRL's generate runs
+                # under the trainer's bf16 autocast (Accelerate wraps the model's forward).
+                "dtype": "bfloat16" if bf16_available() else "model",
             },
             "reward": {"kind": "ila"},
             "hindsight": {"strategy": "none", "n_gen": n, "n_total": n},
@@ -374,7 +380,13 @@ def markdown(cfg, results: dict, args: argparse.Namespace) -> str:
             "",
             f"Ratios ours / TRL: time per step {time_ratio:.2f}, peak RSS {rss_ratio:.2f}.",
         ]
-    lines += ["", f"Command: `{' '.join(['.venv/bin/python', *sys.argv])}`"]
+    lines += [
+        "",
+        (
+            f"Command: `{' '.join(['.venv/bin/python', *sys.argv])}` "
+            f"(malloc: {active_allocator()}, both sides)"
+        ),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -382,6 +394,9 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "worker":
         worker(sys.argv[2], sys.argv[3], Path(sys.argv[4]), int(sys.argv[5]))
         return
+    # The allocator the `hir` command runs on (tcmalloc where installed), for both sides:
+    # the workers inherit it. Absolute times are then comparable with BENCHMARKS.md Engines.
+    exec_with_allocator()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="tiny-random")
     parser.add_argument("--iterations", type=int, default=4)

@@ -176,20 +176,41 @@ def display_frame(frame: pl.DataFrame, stage: str, all_columns: bool = False) ->
     return frame.select([c for c in wanted if c in frame.columns])
 
 
+# A spreadsheet reads a cell that starts with one of these as a formula (OWASP, "CSV
+# Injection"): model output such as "=HYPERLINK(...)" or "@SUM(...)" would run when an auditor
+# opens the export. Such text cells get a leading single quote, OWASP's neutralisation.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = "^[=+\\-@\t\r]"
+
+
+def neutralise_cell(text: str) -> str:
+    """``text`` with a leading ``'`` when a spreadsheet would read it as a formula."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def flat_for_csv(frame: pl.DataFrame) -> pl.DataFrame:
-    """Nested columns (lists, structs) as JSON text: CSV holds only flat values."""
+    """Nested columns (lists, structs) as JSON text: CSV holds only flat values. Text cells
+    that a spreadsheet would run as a formula are neutralised (:func:`neutralise_cell`);
+    numbers are left as they are (a negative number is not a formula)."""
     columns = []
     for name, dtype in frame.schema.items():
         if _is_nested(dtype):
             values = [json.dumps(v, ensure_ascii=False) for v in frame[name].to_list()]
-            columns.append(pl.Series(name, values, dtype=pl.String))
+            column = pl.Series(name, values, dtype=pl.String)
+        elif dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
+            column = frame[name].cast(pl.String)
         else:
             columns.append(frame[name])
+            continue
+        formula = column.str.contains(_FORMULA_START).fill_null(False)
+        neutralised = pl.select(pl.when(formula).then("'" + column).otherwise(column))
+        columns.append(neutralised.to_series().alias(name))
     return pl.DataFrame(columns)
 
 
 def write_csv(frame: pl.DataFrame, path: str | Path) -> Path:
-    """Write the frame (nested columns as JSON) to ``path`` atomically."""
+    """Write the frame (nested columns as JSON, formula-like text neutralised) to ``path``
+    atomically."""
     path = Path(path)
     with atomic_write(path) as handle:
         flat_for_csv(frame).write_csv(handle)

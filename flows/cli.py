@@ -7,7 +7,19 @@
     hir data build prompts.parquet --n-train 512 --n-heldout 64
 
 A bad config or override prints the field and the reason and exits with status 2 (no
-traceback); a run locked by another process exits with status 3, naming the holder.
+traceback); a run locked by another process exits with status 3, naming the holder; a full
+disk exits with status 4, naming the file (nothing half-written is kept: rerun when there is
+space). SIGTERM (what a scheduler sends) stops ``hir train`` and ``hir stage`` once the
+stage they are computing is recorded (a second SIGTERM stops it at once;
+hir_core/termination.py): its lock is released, its MLflow run marked FAILED, and the same
+command resumes it; the exit status is 143. A Prefect API that stops answering in the middle
+of a run (a server stopped or restarted) does not stop the stage that is computing: the run
+goes on until a call that needs the API (a Prefect artifact, the flow run's state) has
+exhausted Prefect's client retries (``PREFECT_CLIENT_MAX_RETRIES``, default 5, about a
+minute per call); a server back within that window is not noticed. Past it the command stops
+with one line naming the API and exits with status 5; every stage recorded before is kept,
+and the same command, rerun once the server is back, resumes to the weights of an
+uninterrupted run.
 """
 
 from __future__ import annotations
@@ -29,6 +41,9 @@ import typer
 
 EXIT_BAD_INPUT = 2
 EXIT_LOCKED = 3
+EXIT_NO_SPACE = 4
+EXIT_API_DOWN = 5
+EXIT_TERMINATED = 128 + 15  # SIGTERM, as a shell reports a process it ended
 
 app = typer.Typer(
     name="hir",
@@ -50,30 +65,103 @@ def _user_error_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
     from flows.audit import AuditError
     from hir_core.config import ConfigError
     from hir_core.data import DataError
-    from hir_core.rundir import RunLockedError
+    from hir_core.model_config import ModelSpecError
+    from hir_core.rundir import DamagedInputError, ManifestError, RunLockedError
+    from hir_core.stages import MissingInputError
     from hir_core.storage import SchemaError
-    from tasks.context import MissingInputError
 
-    return (RunLockedError,), (ConfigError, DataError, SchemaError, AuditError, MissingInputError)
+    bad_input = (
+        ConfigError,
+        DataError,
+        SchemaError,
+        AuditError,
+        MissingInputError,
+        ModelSpecError,  # and CheckpointError: a truncated or mismatched checkpoint
+        DamagedInputError,
+        ManifestError,
+    )
+    return (RunLockedError,), bad_input
 
 
 def user_errors(fn: Callable) -> Callable:
-    """Bad input (config, data, tables, missing files) -> one line and exit 2, no traceback;
-    a locked run -> one line naming the holder and exit 3."""
+    """Bad input (config, data, tables, missing files, a damaged checkpoint or model folder)
+    -> one line and exit 2, no traceback; a locked run -> one line naming the holder and
+    exit 3; a full disk -> exit 4; the Prefect API gone -> exit 5; SIGTERM -> exit 143
+    (module docstring)."""
 
     @wraps(fn)
     def wrapper(*args, **kwargs):
+        from hir_core.termination import Terminated, defer_sigterm, requested
+
         try:
-            return fn(*args, **kwargs)
+            with defer_sigterm():
+                return fn(*args, **kwargs)
+        except Terminated:
+            raise _fail(TERMINATED, EXIT_TERMINATED) from None
         except Exception as err:
+            from hir_core.storage import is_disk_full
+
             locked, bad_input = _user_error_types()
             if isinstance(err, locked):
                 raise _fail(str(err), EXIT_LOCKED) from None
             if isinstance(err, bad_input):
                 raise _fail(str(err), EXIT_BAD_INPUT) from None
+            if is_disk_full(err):
+                raise _fail(_disk_full_message(err), EXIT_NO_SPACE) from None
+            unreachable = _prefect_unreachable(err)
+            if unreachable:
+                raise _fail(unreachable, EXIT_API_DOWN) from None
+            raise
+        except BaseException as err:
+            # Prefect's own SIGTERM handler (``hir eval``: a flow that does not put ours
+            # back) raises its TerminationSignal, then passes the signal on to ours.
+            if requested() and not isinstance(err, SystemExit):
+                raise _fail(TERMINATED, EXIT_TERMINATED) from None
             raise
 
     return wrapper
+
+
+TERMINATED = "terminated (SIGTERM) after the last recorded stage; rerun the same command to resume"
+
+
+def _prefect_unreachable(err: BaseException) -> str | None:
+    """The message for an error that is the Prefect API not answering (a connection refused
+    or cut, a timeout: httpx's transport errors, after Prefect's retries), else None. MLflow
+    outages never get here (tasks/tracking.py keeps what it could not log)."""
+    import httpx
+
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, httpx.TransportError):
+            from prefect.settings import PREFECT_API_URL
+
+            url = PREFECT_API_URL.value() or "the temporary Prefect server"
+            return (
+                f"the Prefect API {url} did not answer ({type(err).__name__}: {err}); the "
+                "stages recorded so far are kept: rerun the same command once it is back, to "
+                "resume"
+            )
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def _disk_full_message(err: BaseException) -> str:
+    from hir_core.storage import DiskFullError, disk_full_cause
+
+    cause = disk_full_cause(err)
+    if isinstance(cause, DiskFullError):
+        return str(cause)  # names the file, says nothing was published
+    if isinstance(cause, OSError) and cause.filename:
+        where = f"{cause.filename}: {cause.strerror}"
+    else:  # torch and tokenizers name no file: the stage that failed is the one not recorded
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+        where = f"a file could not be written ({type(cause).__name__}: {first})"
+    return (
+        f"no space left on the device: {where}. Nothing half-written is trusted; free some "
+        "space and rerun the same command to resume"
+    )
 
 
 # ------------------------------------------------------------------------------ train
@@ -112,10 +200,26 @@ def train(
         Path | None, typer.Option("--run-dir", help="Run directory (default runs/<name>).")
     ] = None,
     track: Annotated[bool, typer.Option(help="Log to MLflow.")] = True,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print what would run where (processes, actors and their resources, launch "
+            "commands) and stop; starts and writes nothing.",
+        ),
+    ] = False,
 ) -> None:
     """Train, or resume the run in --run-dir (finished stages are skipped)."""
     overrides = list(overrides or [])
-    _, root = check_config(config, overrides, run_dir)
+    cfg, root = check_config(config, overrides, run_dir)
+    if dry_run:
+        from hir_core.launch_plan import launch_plan
+        from hir_core.rundir import Manifest, RunDir
+
+        rundir = RunDir(root)
+        done = Manifest.load(rundir).completed_iterations() if rundir.manifest_path.is_file() else 0
+        typer.echo(launch_plan(cfg, root, config, overrides, done).text)
+        return
     from flows.train import train as train_flow
 
     summary = train_flow(
@@ -176,6 +280,15 @@ def format_summary(summary: dict) -> str:
             f"MLflow run {summary['mlflow_run_id']}:",
             f"  mlflow ui --backend-store-uri {uri}",
         ]
+        from tasks.tracking import PENDING_FILE, pending_count
+
+        waiting = pending_count(summary["run_dir"])
+        if waiting:
+            lines.append(
+                f"  NOT LOGGED: {waiting} records (metrics, artifacts, the final policy) could "
+                f"not reach the store; kept in {Path(summary['run_dir']) / PENDING_FILE}, "
+                "logged by the next hir train of this run"
+            )
     lines += [
         "Prefect (flow runs, per-iteration replay tables and summaries):",
         "  prefect server start   # then open http://127.0.0.1:4200",
@@ -204,11 +317,17 @@ def stage(
     """Rerun one stage of one iteration from its stored inputs."""
     from flows.run_stage import RERUNNABLE, run_stage
     from hir_core.config import ConfigError
-    from hir_core.rundir import RunDir
+    from hir_core.rundir import STAGES, DamagedInputError, RunDir, damaged_inputs
 
     if stage not in RERUNNABLE:
         raise ConfigError(f"stage: unknown stage {stage!r}; stages: {', '.join(RERUNNABLE)}")
     RunDir(run).load_config()  # a clear error before Prefect starts when RUN is not a run
+    if stage in STAGES and iteration >= 0:
+        # A single stage would compute from an input cut short or edited since its stage
+        # recorded it (the train flow recomputes such an input first): refused, named.
+        damaged = damaged_inputs(RunDir(run), iteration, stage)
+        if damaged:
+            raise DamagedInputError("; ".join(damaged))
     result = run_stage(str(run), iteration, stage, force=force, track=track)
     if result["skipped"]:
         typer.echo(f"iteration {iteration} stage {stage}: up to date (use --force to recompute)")
@@ -434,6 +553,7 @@ def data_build(
         k: v for k, v in given.items() if v is not None
     }
     params["families"] = _family_weights(families) if families is not None else data.families
+    params["constraint_ids"] = data.types  # the config's allow-list (None: every type)
     with tqdm(total=1, desc="build prompts", disable=not sys.stderr.isatty()) as bar:
         try:
             table = build_synthetic(**params)
@@ -503,7 +623,17 @@ def main() -> None:
     # Without a server, each command starts a temporary one; on a fresh PREFECT_HOME it first
     # creates its database, which took longer than Prefect's 20 s default on a 2-core machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-    app()
+    try:
+        app()
+    except SystemExit as done:
+        if done.code == EXIT_API_DOWN:
+            # At exit Prefect's event worker would try to send each pending task-run event
+            # to the server that is gone, ~7 s apiece (a minute and more after the error
+            # line); they are lost either way, and the rerun's flow run records its own.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_API_DOWN)
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

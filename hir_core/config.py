@@ -23,10 +23,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hir_core.advantages import AdvantageConfig
-from hir_core.engines.generation import GenerationConfig
-from hir_core.engines.training import TrainingConfig
+from hir_core.engines.generation_config import GenerationConfig
+from hir_core.engines.host_memory import HostMemoryConfig
+from hir_core.engines.training_config import TrainingConfig
 from hir_core.hindsight.config import HindsightConfig
-from hir_core.models import SMOLLM2, ModelConfig
+from hir_core.model_config import SMOLLM2, ModelConfig
 from hir_core.rewards import RewardConfig
 from hir_core.storage import atomic_write
 
@@ -101,6 +102,17 @@ class DataConfig(BaseModel):
             "existed. Example: {'ifeval': 0.5, 'ifbench': 0.25, 'muldimif': 0.25}."
         ),
     )
+    types: list[str] | None = Field(
+        None,
+        description=(
+            "Synthetic only: allow-list of constraint type ids the builder samples, e.g. "
+            "['punctuation:no_comma', 'detectable_format:title'] (a training distribution "
+            "where the base model's success is low but not zero). None: every samplable type "
+            "of the weighted families, the prompts built before this field existed. Each id "
+            "must be a samplable type of a family with weight > 0, and each such family needs "
+            "at least one listed id. Applies to both splits."
+        ),
+    )
 
     @field_validator("families")
     @classmethod
@@ -129,7 +141,39 @@ class DataConfig(BaseModel):
                 f"data.prompts_per_iteration ({self.prompts_per_iteration}) > data.n_train "
                 f"({self.n_train}): an iteration would repeat a prompt"
             )
+        self._check_types()
         return self
+
+    def _check_types(self) -> None:
+        """Every id of ``types`` samplable and every weighted family given one, checked here
+        so that a typo fails at load time, naming the field, not when the prompts are built."""
+        if self.types is None:
+            return
+        if self.source != "synthetic":
+            raise ValueError(
+                f"data.types applies to data.source=synthetic only, got source={self.source!r}"
+            )
+        if not self.types:
+            raise ValueError("data.types is empty: list constraint type ids, or null for all")
+        # Lazy: hir_core.data needs the constraint registry (no torch), config loading does not.
+        from hir_core.data import synthetic_constraint_ids
+
+        weighted = [family for family, weight in self.families.items() if weight > 0]
+        samplable = {family: set(synthetic_constraint_ids(family=family)) for family in weighted}
+        known = set().union(*samplable.values())
+        for cid in self.types:
+            if cid not in known:
+                raise ValueError(
+                    f"data.types: {cid!r} is not a samplable constraint type of data.families "
+                    f"{weighted}; samplable: {sorted(known)}"
+                )
+        for family, ids in samplable.items():
+            if not ids & set(self.types):
+                raise ValueError(
+                    f"data.types names no type of family {family!r} (data.families weight "
+                    f"{self.families[family]}): its prompts would have no constraint; add one "
+                    "of its types or set its weight to 0"
+                )
 
 
 class EvalConfig(BaseModel):
@@ -212,8 +256,9 @@ class DistributedConfig(BaseModel):
         1,
         ge=1,
         description="ray: rollout actors, each with a whole engine; a stage's prompts are "
-        "split between them in order (samples are seeded per prompt: the table does not "
-        "depend on the number of workers).",
+        "split between them in order, in whole decoding chunks that keep their seeds "
+        "(hir_core.pipeline.generation_chunks): the table does not depend on the number of "
+        "workers.",
     )
     train_actor: ActorResources = Field(
         default_factory=ActorResources, description="ray: resources of each train actor."
@@ -312,10 +357,33 @@ class PipelineConfig(BaseModel):
     tracking: TrackingConfig = Field(
         default_factory=TrackingConfig, description="Experiment tracking (MLflow)."
     )
+    host_memory: HostMemoryConfig = Field(
+        default_factory=HostMemoryConfig,
+        description="CPU host-memory measures of the train engine (no effect on results).",
+    )
     distributed: DistributedConfig = Field(
         default_factory=DistributedConfig,
         description="Where the engines run: in process (default) or Ray actors.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_host_memory_fields(cls, data: Any) -> Any:
+        """Configs frozen before the host_memory section held its two fields under training:
+        read them there (a resumed run keeps its settings)."""
+        if isinstance(data, dict) and isinstance(data.get("training"), dict):
+            moved = {
+                "reference_offload": "reference_offload",
+                "cpu_return_freed_memory": "return_freed_memory",
+            }
+            if any(old in data["training"] for old in moved):
+                data = dict(data)
+                training, host = dict(data["training"]), dict(data.get("host_memory") or {})
+                for old, new in moved.items():
+                    if old in training:
+                        host.setdefault(new, training.pop(old))
+                data["training"], data["host_memory"] = training, host
+        return data
 
     @model_validator(mode="after")
     def _cross_field_checks(self) -> PipelineConfig:

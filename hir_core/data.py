@@ -558,7 +558,12 @@ def _user_message(messages: Any, where: str) -> str:
             f"{where}: prompt must be a non-empty list of chat messages, got {messages!r}"
         )
     for message in reversed(messages):
-        if not isinstance(message, Mapping) or "role" not in message or "content" not in message:
+        # A null role or content is a missing one: Parquet gives every struct of a column
+        # the same fields, null where a row lacks one.
+        if not isinstance(message, Mapping) or None in (
+            message.get("role"),
+            message.get("content"),
+        ):
             raise DataError(f"{where}: chat message {message!r} lacks role or content")
         if message["role"] == "user":
             content = message["content"]

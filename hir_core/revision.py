@@ -6,7 +6,7 @@ step 3) samples one guided response per failed draft from such a prompt during t
 :func:`revise` runs the same loop at test time, ``rounds`` times, and reports accuracy per
 round (the eval CLI's ``--revise-rounds``).
 
-The prompt is one user message (:func:`revision_messages`), rendered with the model's chat
+The prompt is one user message (:func:`hir_core.engines.generation_config.chat`), rendered with the model's chat
 template by the generator, so a training sample can carry it as a plain string.
 
 This module never imports a model: generation goes through an injected
@@ -24,6 +24,7 @@ import polars as pl
 
 from hir_core import constraints as constraint_registry
 from hir_core.data import constraints_from_row
+from hir_core.engines.generation_config import chat
 from hir_core.rewards import cla, ila
 
 REVISION_INTRO = (
@@ -78,11 +79,6 @@ def revision_prompt(
 def _bullet(text: str) -> str:
     # A multi-line description (e.g. an example bullet list) stays inside its bullet.
     return "- " + text.replace("\n", "\n  ")
-
-
-def revision_messages(prompt: str) -> list[dict]:
-    """The chat the generator renders with the model's chat template: one user turn."""
-    return [{"role": "user", "content": prompt}]
 
 
 def with_sampling(generator: Any, **params: Any) -> Any:
@@ -174,7 +170,7 @@ def revise(
             )
             for i in todo
         ]
-        outputs = generator.generate([revision_messages(ask) for ask in asks]) if todo else []
+        outputs = generator.generate([chat(ask) for ask in asks]) if todo else []
         if len(outputs) != len(todo):
             raise ValueError(f"generator returned {len(outputs)} results for {len(todo)} prompts")
         revised = {i: (ask, samples[0].response) for i, ask, samples in zip(todo, asks, outputs)}

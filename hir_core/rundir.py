@@ -40,12 +40,14 @@ from typing import Any, Self
 
 from hir_core.config import ConfigError, PipelineConfig, config_diff, config_hash, dump_config
 from hir_core.config import load_config as _load_config
-from hir_core.engines.training import OPTIMIZER_STATE_DIR
+from hir_core.engines.training_config import OPTIMIZER_STATE_DIR
 from hir_core.storage import PRUNED_SUFFIX, atomic_write, file_sha256
 
 __all__ = [
     "STAGES",
+    "DamagedInputError",
     "Manifest",
+    "ManifestError",
     "RunDir",
     "RunLock",
     "RunLockedError",
@@ -62,12 +64,26 @@ MANIFEST_VERSION = 1
 # Fields that may differ when a run is resumed: they cannot change any stage's output.
 # `iterations` may only grow (and not under hindsight.schedule=progress, where it shapes
 # the curriculum of iterations already done).
-_RESUMABLE_FIELDS = ("iterations", "tracking", "keep_optimizer_states", "distributed")
+_RESUMABLE_FIELDS = (
+    "iterations",
+    "tracking",
+    "keep_optimizer_states",
+    "distributed",
+    "host_memory",
+)
 # Left out of every stage's input hash: iterations (growing a run must not invalidate its
 # finished stages), tracking and name (labels), keep_optimizer_states (disk housekeeping).
-# distributed (where the engines run, not what they compute). `evaluation` only enters
+# distributed (where the engines run, not what they compute), host_memory (how the host holds
+# them, bit-identical results). `evaluation` only enters
 # evaluation stages.
-_UNHASHED_FIELDS = ("iterations", "tracking", "name", "keep_optimizer_states", "distributed")
+_UNHASHED_FIELDS = (
+    "iterations",
+    "tracking",
+    "name",
+    "keep_optimizer_states",
+    "distributed",
+    "host_memory",
+)
 
 
 class RunLockedError(RuntimeError):
@@ -418,6 +434,44 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+class ManifestError(ValueError):
+    """``manifest.json`` is not valid JSON, or an entry lacks a field or holds a wrong type;
+    the message names the file and the field (``iterations.1.rollouts.outputs``)."""
+
+
+def _manifest_problem(iterations: dict) -> str | None:
+    """What is wrong with the entries of a manifest (a hand edit, another tool), or None.
+    Checked on every read, so that no query meets a half-formed entry."""
+    for k, stages in iterations.items():
+        if not k.isdigit():
+            return f"iterations.{k}: not an iteration number"
+        if not isinstance(stages, dict):
+            return f"iterations.{k}: expected an object of stages, got {type(stages).__name__}"
+        for stage, entry in stages.items():
+            where = f"iterations.{k}.{stage}"
+            if not isinstance(entry, dict):
+                return f"{where}: expected an object, got {type(entry).__name__}"
+            if entry.get("status") not in ("done", "stale"):
+                return f"{where}.status: expected 'done' or 'stale', got {entry.get('status')!r}"
+            if not isinstance(entry.get("input_hash"), str):
+                return f"{where}.input_hash: expected a string"
+            outputs = entry.get("outputs")
+            if not isinstance(outputs, dict):
+                return f"{where}.outputs: expected an object"
+            for name, output in outputs.items():
+                if not (
+                    isinstance(output, dict)
+                    and isinstance(output.get("path"), str)
+                    and isinstance(output.get("sha256"), str)
+                ):
+                    return f"{where}.outputs.{name}: expected {{'path': str, 'sha256': str}}"
+                if Path(output["path"]).is_absolute() or ".." in Path(output["path"]).parts:
+                    return f"{where}.outputs.{name}.path: not a path inside the run directory"
+            if not isinstance(entry.get("metrics", {}), dict):
+                return f"{where}.metrics: expected an object"
+    return None
+
+
 class Manifest:
     """``manifest.json``: one entry per (iteration, stage), rewritten atomically on change.
 
@@ -442,12 +496,22 @@ class Manifest:
             return {"version": MANIFEST_VERSION, "iterations": {}}
         try:
             data = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ManifestError(
                 f"{path}: not valid JSON ({err}); fix it, or delete it to recompute the run"
             ) from err
-        if data.get("version") != MANIFEST_VERSION or not isinstance(data.get("iterations"), dict):
-            raise ValueError(f"{path}: not a version {MANIFEST_VERSION} hir manifest")
+        if (
+            not isinstance(data, dict)
+            or data.get("version") != MANIFEST_VERSION
+            or not isinstance(data.get("iterations"), dict)
+        ):
+            raise ManifestError(f"{path}: not a version {MANIFEST_VERSION} hir manifest")
+        problem = _manifest_problem(data["iterations"])
+        if problem:
+            raise ManifestError(
+                f"{path}: {problem}; fix it, or delete the entry (or the file) to recompute "
+                "what it records"
+            )
         return data
 
     @contextlib.contextmanager
@@ -540,3 +604,47 @@ class Manifest:
                 entry = data["iterations"].get(str(k), {}).get(stage)
                 if entry is not None:
                     entry["status"] = "stale"
+
+
+# ------------------------------------------------------------------------------------ inputs
+
+
+class DamagedInputError(ValueError):
+    """A stage's input differs from what the stage that wrote it recorded (truncated, edited
+    or half-copied since): the message names the file and the stage to rerun."""
+
+
+def damaged_inputs(rundir: RunDir, k: int, stage: str) -> list[str]:
+    """The inputs of (k, stage) that an earlier stage recorded as done with another sha256
+    than they have now (or that it recorded and that are gone), one line each naming the
+    file and the stage to rerun. What ``hir stage`` checks before a rerun: the train flow
+    recomputes such an input itself, a single stage would compute from it."""
+    manifest = Manifest.load(rundir)
+    writers = {path.resolve(): (k, table) for table, path in _table_outputs(rundir, k)}
+    if k > 0:
+        writers[rundir.checkpoint_dir(k - 1).resolve()] = (k - 1, "train")
+    problems = []
+    for path in rundir.stage_inputs(k, stage):
+        writer = writers.get(Path(path).resolve())
+        entry = manifest.stage(*writer) if writer else None
+        if not entry or entry.get("status") != "done":
+            continue  # not recorded (or stale): the stage's own checks apply
+        for output in entry["outputs"].values():
+            if (rundir.root / output["path"]).resolve() != Path(path).resolve():
+                continue
+            try:
+                now = path_sha256(path)
+            except FileNotFoundError:
+                now = None
+            if now != output["sha256"]:
+                state = "is gone" if now is None else "was altered"
+                problems.append(
+                    f"{path} {state} since stage {writer[1]} of iteration {writer[0]} recorded "
+                    f"it; recompute it first: hir stage {rundir.root} {writer[0]} {writer[1]} "
+                    "--force (or rerun hir train, which does)"
+                )
+    return problems
+
+
+def _table_outputs(rundir: RunDir, k: int) -> list[tuple[str, Path]]:
+    return [(table, rundir.table_path(k, table)) for table in TABLE_STAGES]

@@ -11,6 +11,7 @@ never a partial file under the trusted name. The same helper is meant for the ru
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import tempfile
@@ -39,6 +40,56 @@ class SchemaError(ValueError):
     """A table does not match its schema; the message names the file and the column."""
 
 
+# errno values of a full disk or an exhausted quota.
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+class DiskFullError(OSError):
+    """No space left (ENOSPC, EDQUOT) while writing a file through :func:`atomic_write`:
+    nothing was published under its name, and a previous version of it is intact."""
+
+
+# Writers in C++ and Rust report a write that failed for want of space without an errno,
+# as a bare RuntimeError or Exception with one of these texts (found by
+# benchmarks/disk_full_drill.py on a real full tmpfs): torch.save (DeepSpeed's model and
+# optimizer states), Hugging Face tokenizers' save and safetensors (Rust's io::Error).
+NATIVE_WRITE_FAILURES = (
+    "basic_ios::clear: iostream error",
+    "PytorchStreamWriter failed writing",
+    "(os error 28)",
+    "(os error 122)",
+    "StorageFull",
+    "QuotaExceeded",
+)
+
+
+def disk_full_cause(exc: BaseException | None) -> BaseException | None:
+    """The exception of ``exc``'s chain (itself, what it was raised from or during) that says
+    the disk or quota is full: a :class:`DiskFullError` first, else an ENOSPC/EDQUOT
+    OSError, else a native writer's failure (NATIVE_WRITE_FAILURES); None when there is
+    none."""
+    chain, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    tests = (
+        lambda e: isinstance(e, DiskFullError),
+        lambda e: isinstance(e, OSError) and e.errno in NO_SPACE_ERRNOS,
+        lambda e: not isinstance(e, OSError) and any(m in str(e) for m in NATIVE_WRITE_FAILURES),
+    )
+    for test in tests:
+        for candidate in chain:
+            if test(candidate):
+                return candidate
+    return None
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """Whether ``exc``, or an exception it was raised from, is a full disk or quota."""
+    return disk_full_cause(exc) is not None
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     """Hex SHA-256 of a file's bytes, read in chunks (files may be larger than memory)."""
     digest = hashlib.sha256()
@@ -55,22 +106,40 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     On a clean exit the data is flushed and fsynced, the file renamed over ``path`` with
     ``os.replace`` (atomic on POSIX within one filesystem, hence the same directory) and the
     directory fsynced so the rename itself survives a crash. On an exception the temporary
-    file is removed and ``path`` is left as it was.
+    file is removed and ``path`` is left as it was; a full disk is a :class:`DiskFullError`
+    naming ``path``.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as err:
+        _raise_if_disk_full(err, target)
+        raise
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, target)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
+        _raise_if_disk_full(err, target)
         raise
     _fsync_dir(target.parent)
+
+
+def _raise_if_disk_full(err: BaseException, target: Path) -> None:
+    if isinstance(err, DiskFullError) or not is_disk_full(err):
+        return
+    code = err.errno if isinstance(err, OSError) and err.errno else errno.ENOSPC
+    raise DiskFullError(
+        code,
+        f"{target}: no space left on the device while writing it ({os.strerror(code)}); "
+        "nothing was published under this name (a previous version is intact). Free some "
+        "space and rerun: the finished stages are kept",
+    ) from err
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -44,7 +44,9 @@ ROLLOUTS = pa.schema(
         pa.field("response", pa.string(), nullable=False),
         pa.field("prompt_token_ids", pa.list_(pa.int32()), nullable=False),
         pa.field("response_token_ids", pa.list_(pa.int32()), nullable=False),
-        pa.field("logprobs", pa.list_(pa.float32()), nullable=False),  # sampled tokens, rollout policy
+        pa.field(
+            "logprobs", pa.list_(pa.float32()), nullable=False
+        ),  # sampled tokens, rollout policy
         pa.field("mean_entropy", pa.float32(), nullable=False),
         pa.field("finish_reason", pa.string(), nullable=False),  # "stop" | "length"
     ]
@@ -57,10 +59,14 @@ VERDICTS = pa.schema(
         pa.field("sample_idx", pa.int32(), nullable=False),
         pa.field("constraint_ids", pa.list_(pa.string()), nullable=False),
         pa.field("verdicts", pa.list_(pa.bool_()), nullable=False),  # one per constraint, in order
-        pa.field("errors", pa.list_(pa.string()), nullable=False),  # "" where the checker did not raise
+        pa.field(
+            "errors", pa.list_(pa.string()), nullable=False
+        ),  # "" where the checker did not raise
         pa.field("ila", pa.float32(), nullable=False),
         pa.field("cla", pa.float32(), nullable=False),
-        pa.field("reward", pa.float32(), nullable=False),  # per the configured reward (ila/cla/weighted)
+        pa.field(
+            "reward", pa.float32(), nullable=False
+        ),  # per the configured reward (ila/cla/weighted)
     ]
 )
 

@@ -2,11 +2,18 @@
 
 Keys are stable (``<run>-iter-0003-replays``, ``<run>-iter-0003-summary``): a resumed or
 repeated run adds a new version of the same artifact in Prefect's UI instead of a new one.
+
+Prefect's UI renders every text cell of a table artifact, the markdown artifact and each
+description as markdown (with raw HTML). Model output goes into those cells, so every text
+is passed through :func:`markdown_text` first: a response cannot end the table, close a
+cell, or bring a link, an image (fetched on view), a heading or HTML into the page.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import string
 
 import polars as pl
 from prefect import task
@@ -51,6 +58,32 @@ SUMMARY_METRICS = (
 )
 
 
+# Characters markdown gives a meaning to are written as inert text: ``&``, ``<``, ``>`` as HTML
+# entities (no tag, no autolink), every other ASCII punctuation mark backslash-escaped (no
+# link, image, emphasis, code, table cell, list or heading: CommonMark lets any ASCII
+# punctuation be escaped, and an escaped ``:`` or ``.`` also stops the bare-URL autolinks of
+# GFM). Line breaks become a visible mark (a table row is one line), other control characters
+# and the bidirectional overrides (which can make text read backwards) the replacement mark.
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+LINE_BREAK_MARK = "⏎"
+_MARKDOWN_TABLE = str.maketrans(
+    {
+        **{c: "\\" + c for c in string.punctuation if c not in _ENTITIES},
+        **_ENTITIES,
+        **{chr(c): "\ufffd" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if chr(c) != "\t"},
+        **{chr(c): "\ufffd" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))},
+        "\t": " ",
+    }
+)
+_LINE_BREAKS = re.compile("\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+
+
+def markdown_text(text: str) -> str:
+    """``text`` (model output, a prompt, a run name) as markdown that renders as the text
+    itself, on one line (see the table above)."""
+    return _LINE_BREAKS.sub(LINE_BREAK_MARK, text).translate(_MARKDOWN_TABLE)
+
+
 def replay_rows(replays: pl.DataFrame) -> list[dict]:
     """The replays as table-artifact rows (what a reviewer reads to audit a rewrite).
 
@@ -75,7 +108,7 @@ def replay_rows(replays: pl.DataFrame) -> list[dict]:
         }
         if herl:
             out.update(_herl_columns(row))
-        rows.append(out)
+        rows.append({k: markdown_text(v) if isinstance(v, str) else v for k, v in out.items()})
     return rows
 
 
@@ -116,7 +149,8 @@ def iteration_metrics(manifest: Manifest, iteration: int) -> dict[str, float]:
 
 
 def summary_markdown(run_name: str, iteration: int, metrics: dict[str, float]) -> str:
-    lines = [f"# {run_name}: iteration {iteration}", "", "| metric | value |", "|---|---|"]
+    title = markdown_text(f"{run_name}: iteration {iteration}")
+    lines = [f"# {title}", "", "| metric | value |", "|---|---|"]
     for label, key in SUMMARY_METRICS:
         if key in metrics:
             lines.append(f"| {label} | {_fmt(metrics[key])} |")
@@ -140,12 +174,14 @@ def _compute(ctx: RunContext, iteration: int, seed: int):
     create_table_artifact(
         key=f"{prefix}-replays",
         table=replay_rows(replays),
-        description=f"{ctx.cfg.name}, iteration {iteration}: {replays.height} replayed samples",
+        description=markdown_text(
+            f"{ctx.cfg.name}, iteration {iteration}: {replays.height} replayed samples"
+        ),
     )
     create_markdown_artifact(
         key=f"{prefix}-summary",
         markdown=summary_markdown(ctx.cfg.name, iteration, metrics),
-        description=f"{ctx.cfg.name}, iteration {iteration}: metrics",
+        description=markdown_text(f"{ctx.cfg.name}, iteration {iteration}: metrics"),
     )
     return {}, {}
 

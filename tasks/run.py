@@ -9,6 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from hir_core.config import PipelineConfig
 from hir_core.rundir import Manifest, RunDir
+from hir_core.termination import install_handler
 from tasks.context import RunContext, retry_transient
 from tasks.tracking import Tracker
 
@@ -29,6 +30,9 @@ def open_run(
     The caller holds the run lock. A resumed run gets its frozen config back, with a grown
     ``iterations`` (the only field besides ``tracking`` that may change).
     """
+    # Prefect's flow engine made SIGTERM raise wherever the code is; under ``hir`` it is a
+    # request to stop after the current stage again (hir_core/termination.py).
+    install_handler()
     cfg = rundir.init(cfg)
     tracker = Tracker.open(cfg, rundir, flow_run_id) if track else None
     if tracker is not None:
@@ -46,7 +50,7 @@ def finish_run(ctx: RunContext, computed: bool) -> None:
         return
     done = Manifest.load(ctx.rundir).completed_iterations()
     if done:
-        logged = tracker.client.get_run(tracker.run_id).data.tags.get("hir.policy_iteration")
+        logged = tracker.logged_tag("hir.policy_iteration")  # None: absent, or store down
         if computed or logged != str(done - 1):
             final = ctx.rundir.checkpoint_dir(done - 1)
             tracker.log_policy(final, f"{ctx.cfg.name}-policy", done - 1)

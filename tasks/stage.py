@@ -17,6 +17,7 @@ import polars as pl
 from hir_core.rundir import STAGES
 from hir_core.stages import StageOutcome, run_recorded, run_stage
 from hir_core.stages import read_input as _read_input
+from hir_core.termination import stop_if_requested
 from tasks.context import RunContext, fault_hook
 
 # What a stage task returns to its flow: where the outputs are, their sha256, the metrics.
@@ -41,6 +42,7 @@ def _log(ctx: RunContext, result: StageResult) -> StageResult:
                 ctx.tracker.log_artifact(path, f"iter-{result.iteration:04d}")
     if not result.skipped:
         fault_hook(result.iteration, result.stage)
+    stop_if_requested()  # a SIGTERM waits for this point: the stage is recorded
     return result
 
 

@@ -219,3 +219,31 @@ def test_herl_reward_follows_the_strategy_unless_set():
     assert load_config(None, ["hindsight.strategy=hir+herl"]).reward.kind == "ila"
     explicit = load_config(None, ["hindsight.strategy=herl", "reward.kind=ila"])
     assert explicit.reward.kind == "ila"
+
+
+def test_host_memory_section_is_its_own_and_leaves_the_stage_hashes(tmp_path):
+    """The CPU host-memory measures are the `host_memory` section (not the algorithm's
+    `training` fields); they change no result, so no stage's input hash; a config frozen
+    with them under `training` (before the section existed) still loads, with its values."""
+    from hir_core.config import PipelineConfig
+    from hir_core.rundir import input_hash
+
+    assert (
+        "reference_offload" not in PipelineConfig.model_fields["training"].annotation.model_fields
+    )
+    base = PipelineConfig()
+    other = base.model_copy(
+        update={"host_memory": base.host_memory.model_copy(update={"reference_offload": False})}
+    )
+    assert base != other
+    for stage in ("rollouts", "batch", "train"):
+        assert input_hash(base, 1, stage, []) == input_hash(other, 1, stage, [])
+    lr_changed = base.model_copy(update={"training": base.training.model_copy(update={"lr": 2e-6})})
+    assert input_hash(base, 1, "train", []) != input_hash(lr_changed, 1, "train", [])
+
+    legacy = PipelineConfig.model_validate(
+        {"training": {"reference_offload": False, "cpu_return_freed_memory": True, "lr": 3e-6}}
+    )
+    assert legacy.host_memory.reference_offload is False
+    assert legacy.host_memory.return_freed_memory is True
+    assert legacy.training.lr == 3e-6

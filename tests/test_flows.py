@@ -182,6 +182,8 @@ def test_prefect_artifacts_per_iteration(hir_run):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
+    from tasks.report import markdown_text
+
     rundir = RunDir(hir_run)
     for k in range(ITERATIONS):
         replays = read_table(rundir.table_path(k, "replays"), "replays")
@@ -194,9 +196,12 @@ def test_prefect_artifacts_per_iteration(hir_run):
         assert set(by_key) == set(keys)
         table = by_key[keys[0]].data
         rows = json.loads(table) if isinstance(table, str) else table
-        assert [r["rewritten_instruction"] for r in rows] == replays["rewritten_prompt"].to_list()
+        # Every text cell is escaped for Prefect's markdown rendering (tasks/report.py).
+        assert [r["rewritten_instruction"] for r in rows] == [
+            markdown_text(p) for p in replays["rewritten_prompt"].to_list()
+        ]
         assert [r["dropped_constraints"] for r in rows] == [
-            ", ".join(d) for d in replays["dropped_ids"].to_list()
+            markdown_text(", ".join(d)) for d in replays["dropped_ids"].to_list()
         ]
         ila = Manifest.load(rundir).stage(k, "verdicts")["metrics"]["ila"]
         assert f"| ILA (originals) | {ila:.4g} |" in by_key[keys[1]].data

@@ -184,7 +184,7 @@ def test_config_override_loaded():
 def test_audit_cli_shows_herl_columns(herl_run, tmp_path):
     from typer.testing import CliRunner
 
-    from flows.audit import HERL_DISPLAY_COLUMNS, display_frame
+    from flows.audit import HERL_DISPLAY_COLUMNS, display_frame, neutralise_cell
     from flows.cli import app
 
     _, run = herl_run
@@ -201,7 +201,10 @@ def test_audit_cli_shows_herl_columns(herl_run, tmp_path):
     exported = pl.read_csv(out)
     herl = replays.filter(pl.col("strategy") == "herl")
     mine = exported.filter(pl.col("strategy") == "herl")
-    assert mine["guided_response"].fill_null("").to_list() == herl["guided_response"].to_list()
+    # Model text a spreadsheet would run as a formula gets a leading quote (flows/audit.py).
+    assert mine["guided_response"].fill_null("").to_list() == [
+        neutralise_cell(text) for text in herl["guided_response"].to_list()
+    ]
     assert mine["bonus"].to_list() == pytest.approx(herl["bonus"].to_list())
     assert mine["used"].to_list() == herl["used"].to_list()
     # Without HeRL rows the display keeps HiR's columns only.
@@ -214,6 +217,7 @@ def test_prefect_replay_artifact_has_herl_columns(herl_run):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     from tasks.context import artifact_slug
+    from tasks.report import markdown_text
 
     _, run = herl_run
     for k in range(ITERATIONS):
@@ -226,14 +230,18 @@ def test_prefect_replay_artifact_has_herl_columns(herl_run):
         assert found, key
         table = max(found, key=lambda a: a.created).data
         rows = json.loads(table) if isinstance(table, str) else table
-        assert [r["replay_id"] for r in rows] == replays["replay_id"].to_list()
+        assert [r["replay_id"] for r in rows] == [
+            markdown_text(i) for i in replays["replay_id"].to_list()
+        ]
         for row, ref in zip(rows, replays.iter_rows(named=True)):
-            assert row["strategy"] == ref["strategy"]
+            assert row["strategy"] == markdown_text(ref["strategy"])
             if ref["strategy"] != "herl":
                 assert row["bonus"] is None and row["used"] is None
                 continue
-            assert ref["guidance_prompt"].startswith(row["guidance_prompt_excerpt"].rstrip("…"))
-            assert ref["guided_response"].startswith(row["guided_response_excerpt"].rstrip("…"))
+            # Text cells are escaped for Prefect's markdown rendering (tasks/report.py).
+            guidance, guided = row["guidance_prompt_excerpt"], row["guided_response_excerpt"]
+            assert markdown_text(ref["guidance_prompt"]).startswith(guidance.rstrip("…"))
+            assert markdown_text(ref["guided_response"]).startswith(guided.rstrip("…"))
             assert row["guided_verdicts"] == "".join(
                 "1" if v else "0" for v in ref["guided_verdicts"]
             )

@@ -10,12 +10,11 @@ from _tiny_model import build_tiny
 
 from hir_core import constraints
 from hir_core.data import build_synthetic, constraints_from_row, instruction_row, prompts_frame
-from hir_core.engines.generation import GenerationConfig, Sample, make_generator
+from hir_core.engines.generation import GenerationConfig, Sample, chat, make_generator
 from hir_core.instructions import Instruction, make_constraint
 from hir_core.revision import (
     NONE_LINE,
     revise,
-    revision_messages,
     revision_prompt,
     with_sampling,
 )
@@ -44,7 +43,7 @@ def test_revision_prompt_lists_met_and_unmet_constraints_in_order():
         "  line two",
     ]
     assert "Reply with the new response only." in lines[-1]
-    assert revision_messages(prompt) == [{"role": "user", "content": prompt}]
+    assert chat(prompt) == [{"role": "user", "content": prompt}]
 
 
 def test_revision_prompt_marks_empty_sides_and_checks_alignment():
@@ -97,10 +96,10 @@ class ScriptedStubGenerator:
 
     def generate(self, prompts):
         assert self.cfg.n == 1  # revise asks for one response per prompt
-        self.seen.append([chat[-1]["content"] for chat in prompts])
+        self.seen.append([messages[-1]["content"] for messages in prompts])
         out = []
-        for i, chat in enumerate(prompts):
-            text = chat[-1]["content"]
+        for i, messages in enumerate(prompts):
+            text = messages[-1]["content"]
             draft = text.split("### Your previous response\n", 1)[1].split("\n\n### ", 1)[0]
             out.append([Sample(i, 0, self.script[draft], [1], [2], [-1.0], 0.0, "stop")])
         return out

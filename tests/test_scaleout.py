@@ -161,13 +161,60 @@ def test_evaluation_batch_size_applies_during_training():
     )
     generator = pipeline.make_generator(cfg)
     seen = []
-    original = generator._generate_batch
+    original = generator.generate
 
-    def spy(batch, prompt_ids, rng):
-        seen.append((len(batch), generator.cfg.batch_size))
-        return original(batch, prompt_ids, rng)
+    def spy(prompts):
+        seen.append((len(prompts), generator.cfg.batch_size, generator.cfg.n))
+        return original(prompts)
 
-    generator._generate_batch = spy
+    generator.generate = spy
     pipeline.evaluate_heldout(cfg, generator)
-    assert seen == [(2, 2), (1, 2)]  # 3 prompts, one sample each, 2 per batch
+    assert seen == [(3, 2, 1)]  # 3 prompts, one sample each, decoded 2 at a time
     assert generator.cfg.batch_size == cfg.rollout.batch_size == 16
+
+
+def test_one_helper_builds_generators_one_gives_eval_settings_one_makes_the_chat():
+    """Issue 14's tidy: a generator is built in one place (generation.make_generator, which
+    pipeline.make_generator feeds), the evaluation settings come from one function
+    (evaluation.eval_generation_config, which pipeline's applies to a run's config), and the
+    one-message chat is one function (generation_config.chat). A second copy is what let
+    evaluation.batch_size be ignored during training."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    sources = [
+        p
+        for folder in ("hir_core", "tasks", "flows", "benchmarks")
+        for p in (root / folder).rglob("*.py")
+    ]
+    built, chats = [], []
+    for path in sources:
+        text = path.read_text()
+        rel = path.relative_to(root).as_posix()
+        if rel != "hir_core/engines/generation.py" and re.search(
+            r"\b(TransformersGenerator|VllmGenerator)\(", text
+        ):
+            built.append(rel)
+        if rel != "hir_core/engines/generation_config.py" and re.search(
+            r"""\{\s*["']role["']\s*:\s*["']user["']""", text
+        ):
+            chats.append(rel)
+    # benchmarks/engines.py and vs_trl.py time the generator classes themselves.
+    assert set(built) <= {"benchmarks/engines.py", "benchmarks/vs_trl.py"}, built
+    assert set(chats) <= {"benchmarks/engines.py"}, chats
+
+    from hir_core import evaluation, pipeline
+    from hir_core.config import PipelineConfig
+
+    cfg = PipelineConfig.model_validate(
+        {"evaluation": {"batch_size": 5, "max_new_tokens": 7}, "rollout": {"top_p": 0.9}}
+    )
+    settings = pipeline.eval_generation_config(cfg)
+    assert settings == evaluation.eval_generation_config(
+        cfg.rollout,
+        temperature=cfg.evaluation.temperature,
+        max_new_tokens=7,
+        batch_size=5,
+        seed=settings.seed,
+    )
+    assert (settings.n, settings.top_p) == (1, 0.9)

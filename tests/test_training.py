@@ -18,6 +18,7 @@ from _tiny_model import build_tiny
 from safetensors.torch import load_file
 
 from hir_core.engines.generation import GenerationConfig, TransformersGenerator
+from hir_core.engines.host_memory import HostMemoryConfig
 from hir_core.engines.training import (
     OWN_PORT_ENV,
     TrainingConfig,
@@ -39,10 +40,10 @@ def batch() -> pl.DataFrame:
     return batch
 
 
-def _engine(**overrides) -> TrainingEngine:
+def _engine(reference_offload="auto", **overrides) -> TrainingEngine:
     model, tok = build_tiny()
     cfg = TrainingConfig(**{"lr": LR, "micro_batch_size": 3, "bf16": False, **overrides})
-    return TrainingEngine(model, cfg, tok)
+    return TrainingEngine(model, cfg, tok, HostMemoryConfig(reference_offload=reference_offload))
 
 
 def _params(model) -> dict[str, torch.Tensor]:
@@ -146,6 +147,13 @@ def test_step_equals_a_plain_torch_loop(batch, overrides):
     assert set(metrics) >= {"loss", "kl", "clip_frac", "grad_norm", "tokens_per_s", "lr"}
     assert metrics["lr"] == LR and metrics["tokens_per_s"] > 0
     assert np.isfinite(metrics["grad_norm"]) and metrics["grad_norm"] > 0
+
+
+def test_without_zero_the_optimizer_is_torchs_fused_adamw(batch):
+    """One fused pass per parameter per step (a fifth of the default's time for SmolLM2 on
+    CPU, BENCHMARKS.md Engines); its update is the plain loop's (the test above, default)."""
+    assert _engine()._client_optimizer.defaults["fused"] is True
+    assert not _engine(zero_stage=2)._client_optimizer.defaults.get("fused")
 
 
 def test_first_mini_batch_is_on_policy(batch):

@@ -124,6 +124,24 @@ def _greedy(generator, model, tok):
     return [group[0].response_token_ids for group in out]
 
 
+def test_greedy_with_several_samples_repeats_the_one_path(vllm_generator):
+    """vLLM refuses n > 1 with temperature 0; the generator decodes once and gives the path
+    n times, as the transformers backend does (a rollout config with temperature 0)."""
+    saved = vllm_generator.cfg
+    try:
+        groups = _with(vllm_generator, n=3, temperature=0.0).generate(PROMPTS)
+    finally:
+        vllm_generator.cfg = saved
+    model, tok = build_tiny()
+    hf = TransformersGenerator(
+        model, tok, saved.model_copy(update={"n": 3, "temperature": 0.0})
+    ).generate(PROMPTS)
+    for group, hf_group in zip(groups, hf):
+        assert [s.sample_idx for s in group] == [0, 1, 2]
+        assert len({tuple(s.response_token_ids) for s in group}) == 1
+        _assert_greedy_agrees(model, hf_group, group)
+
+
 def test_load_serves_a_trained_checkpoint(vllm_generator, tmp_path):
     """Each iteration serves the latest checkpoint (same config and tokenizer, new weights):
     outputs follow the new weights, in every layer."""

@@ -267,6 +267,16 @@ def word_tokens(text: str) -> tuple[str, ...]:
     return tuple(tokens)
 
 
+def sentences_of(text: str):
+    """The Punkt sentences ``word_tokens`` tokenizes, found one at a time (a caller that
+    stops early does not split the rest)."""
+    if text.isascii() and text.isalnum():
+        yield text
+        return
+    for start, end in _nltk_punkt().span_tokenize(text):
+        yield text[start:end]
+
+
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def first_word_token(text: str) -> str | None:
     """``word_tokens(text)[0]`` (None when there is no token), tokenizing only as far as the

@@ -250,9 +250,7 @@ class LanguageDetector:
             return self._ascii_occurrences(" " + normalised)
         # surrogatepass: a lone surrogate (a Python string can hold one) is a code point
         # like any other, as it is to langdetect; strict encoding would raise on it.
-        points = np.frombuffer(
-            (" " + normalised).encode("utf-32-le", "surrogatepass"), dtype="<u4"
-        )
+        points = np.frombuffer((" " + normalised).encode("utf-32-le", "surrogatepass"), dtype="<u4")
         upper = self._is_upper[points]
         symbols = np.where(points < 128, _ASCII_SYMBOL[np.minimum(points, 127)], 0)
         current, previous = points[1:].astype(np.uint64), points[:-1].astype(np.uint64)

@@ -25,50 +25,13 @@ from typing import Literal, Protocol
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
+from hir_core.engines import decoding
+from hir_core.engines.decoding import DecoderWeights, compiled_step
+from hir_core.engines.generation_config import GenerationConfig, Messages, chat  # noqa: F401
 from hir_core.engines.logprobs import compute_logprobs_and_entropy
-
-Messages = Sequence[dict]  # one chat: [{"role": "user", "content": "..."}, ...]
-
-
-class GenerationConfig(BaseModel):
-    """Sampling parameters; defaults are the HiR paper's rollout settings where it has one."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    backend: Literal["transformers", "vllm"] = Field(
-        "transformers",
-        description="transformers (batched, CPU or GPU) or vllm (the optional 'vllm' extra).",
-    )
-    n: int = Field(6, ge=1, description="Samples per prompt (paper: n_gen = 6).")
-    temperature: float = Field(
-        1.0, ge=0.0, description="Sampling temperature (paper: 1.0); 0 is greedy."
-    )
-    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus mass kept (paper: 1.0).")
-    max_new_tokens: int = Field(
-        1024, ge=1, description="Most response tokens per sample (ours; the paper is silent)."
-    )
-    seed: int = Field(
-        0, description="Sampling seed; same seed, prompts and batch size, same samples."
-    )
-    stop: list[str] = Field(
-        default_factory=list, description="Extra stop strings besides the end-of-sequence token."
-    )
-    batch_size: int = Field(
-        32, ge=1, description="Sequences decoded together by the transformers backend."
-    )
-    tensor_parallel_size: int = Field(1, ge=1, description="vLLM tensor parallel degree.")
-    vllm_kwargs: dict = Field(
-        default_factory=dict,
-        description=(
-            "Extra keyword arguments for vllm.LLM (e.g. gpu_memory_utilization, "
-            "enforce_eager, max_model_len); ignored by the transformers backend."
-        ),
-    )
-    progress: bool = Field(True, description="Show a progress bar (sequences done) on stderr.")
 
 
 @dataclass(frozen=True)
@@ -138,6 +101,42 @@ def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
     return torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
 
 
+def pick_tokens(
+    logits: torch.Tensor, uniform: torch.Tensor | None, temperature: float, top_p: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Next token, its log-prob and the distribution's entropy for each row of ``logits``
+    [R, V] (float32, the raw model distribution; see the module docstring).
+
+    ``uniform`` [R]: one number in [0, 1) per row, or None for greedy (argmax). A sampled
+    token is the one whose interval of the cumulative distribution of
+    ``softmax(top_p_filter(logits / temperature))`` holds ``uniform`` (inverse-CDF
+    sampling): one cumulative sum and a binary search per row, where ``torch.multinomial``
+    draws an exponential variate for every vocabulary entry (~20 ms a step for 32 x 49,152,
+    a quarter of a SmolLM2 decoding step on CPU).
+    """
+    logp_all = torch.log_softmax(logits, dim=-1)
+    probs = logp_all.exp()
+    entropy = -torch.linalg.vecdot(probs, logp_all)
+    if not bool(torch.isfinite(entropy).all()):
+        # A -inf logit (a masked token) gives 0 * -inf = NaN above; -p log p is 0 there.
+        # (torch.special.entr handles it everywhere, at 5x the cost of the product.)
+        entropy = torch.special.entr(probs).sum(-1)
+    if uniform is None:
+        token = logits.argmax(-1)
+    else:
+        if temperature != 1.0 or top_p < 1.0:
+            probs = torch.softmax(top_p_filter(logits / temperature, top_p), dim=-1)
+        cdf = probs.cumsum(-1)
+        total = cdf[:, -1:]
+        # Below the total mass, so the interval found has a positive probability.
+        below = torch.nextafter(total, torch.zeros_like(total))
+        target = torch.minimum(uniform[:, None].to(cdf.dtype) * total, below)
+        token = torch.searchsorted(cdf, target, right=True).squeeze(-1)
+        token = token.clamp_(max=logits.shape[-1] - 1)
+    logprob = logp_all.gather(-1, token[:, None]).squeeze(-1)
+    return token, logprob, entropy
+
+
 class TransformersGenerator:
     """Batched, left-padded decoding with a KV cache, on the model's device."""
 
@@ -169,6 +168,9 @@ class TransformersGenerator:
         requests = [(p, s) for p in range(len(prompts)) for s in range(self.cfg.n)]
         samples: list[Sample] = []
         batches = range(0, len(requests), self.cfg.batch_size)
+        # The lean decoder's weights are derived from the model's now and dropped after the
+        # call: a model shared with the training engine is seen as updated every time.
+        weights = self._lean_weights(min(len(requests), self.cfg.batch_size))
         with tqdm(
             total=len(requests), desc="generate", unit="seq", disable=not self.cfg.progress
         ) as bar:
@@ -178,17 +180,128 @@ class TransformersGenerator:
                 generator = torch.Generator(self.model.device).manual_seed(
                     self.cfg.seed * 1_000_003 + batch_idx
                 )
-                samples += self._generate_batch(batch, [prompt_ids[p] for p, _ in batch], generator)
+                ids = [prompt_ids[p] for p, _ in batch]
+                if weights is not None:
+                    samples += self._generate_batch_lean(weights, batch, ids, generator)
+                else:
+                    samples += self._generate_batch(batch, ids, generator)
                 bar.update(len(batch))
         grouped: list[list[Sample]] = [[] for _ in prompts]
         for sample in samples:
             grouped[sample.prompt_index].append(sample)
         return grouped
 
+    def _lean_weights(self, batch_hint: int) -> DecoderWeights | None:
+        """The lean decoder's weights, or None for the Hugging Face forward."""
+        if self.cfg.decoder != "lean" or decoding.supported(self.model) is not None:
+            return None
+        dtype = next(self.model.parameters()).dtype
+        if self.cfg.dtype == "bfloat16":
+            dtype = torch.bfloat16
+        with torch.no_grad():
+            return DecoderWeights(self.model, dtype, batch_hint=batch_hint)
+
+    def _pick(
+        self, logits: torch.Tensor, generator: torch.Generator, rows: torch.Tensor, n: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Next token, its log-prob and the entropy, for each row of ``logits`` [R, V]
+        (float32); ``rows`` [R]: their places among the batch's ``n`` rows."""
+        # One uniform number per batch row and step, drawn whether or not the row is still
+        # decoding: a row's samples do not depend on when the others end.
+        uniform = None
+        if self.cfg.temperature > 0.0:
+            uniform = torch.rand(n, generator=generator, device=logits.device)[rows]
+        return pick_tokens(logits, uniform, self.cfg.temperature, self.cfg.top_p)
+
+    @torch.inference_mode()
+    def _generate_batch_lean(
+        self,
+        weights: DecoderWeights,
+        batch: list[tuple[int, int]],
+        prompt_ids: list[list[int]],
+        generator: torch.Generator,
+    ) -> list[Sample]:
+        device = weights.device
+        n, limit = len(batch), self.cfg.max_new_tokens
+        width = max(len(p) for p in prompt_ids)
+        input_ids = torch.full((n, width), self.pad_id, dtype=torch.long)
+        # key_mask[row, slot]: the cache slot holds a real token (prompt, then each new one).
+        key_mask = torch.zeros((n, width + limit), dtype=torch.bool)
+        for row, ids in enumerate(prompt_ids):
+            input_ids[row, width - len(ids) :] = torch.tensor(ids)
+            key_mask[row, width - len(ids) : width] = True
+        input_ids, key_mask = input_ids.to(device), key_mask.to(device)
+        eos = torch.tensor(self.eos_ids, device=device)
+        positions = (key_mask[:, :width].long().cumsum(-1) - 1).clamp(min=0)
+        next_position = torch.tensor([len(p) for p in prompt_ids], device=device)
+
+        distinct, owner = _distinct_prompts(prompt_ids, device)
+        cache = weights.new_cache(len(distinct), width + limit)
+        logits = decoding.forward(
+            weights, input_ids[distinct], positions[distinct], cache, 0, key_mask[distinct]
+        )[owner]
+        cache = [(k[owner], v[owner]) for k, v in cache]
+        step_fn = self._step_function()
+        token_matrix = torch.full((n, limit), self.pad_id, dtype=torch.long)
+        logprob_matrix = torch.zeros((n, limit))
+        entropy_matrix = torch.zeros((n, limit))
+        lengths = torch.full((n,), limit, dtype=torch.long)
+        stopped = torch.zeros(n, dtype=torch.bool)
+        # rows[i]: the batch row in cache row i. A row that ends keeps its cache row (its
+        # outputs ignored) until a quarter of the cache rows have ended: then they all leave
+        # the cache at once (one copy of it), rather than one copy per ending row.
+        rows = torch.arange(n)
+        alive = torch.ones(n, dtype=torch.bool)
+        for step in range(limit):
+            token, logprob, entropy = self._pick(logits, generator, rows.to(device), n)
+            token_cpu = token.cpu()
+            token_matrix[rows, step] = token_cpu
+            logprob_matrix[rows, step] = logprob.cpu()
+            entropy_matrix[rows, step] = entropy.cpu()
+            ended = torch.isin(token, eos).cpu()
+            if self.cfg.stop:
+                ended |= self._hit_stop_string(token_matrix, rows, step)
+            ended &= alive
+            lengths[rows[ended]] = step + 1
+            stopped[rows[ended]] = True
+            alive &= ~ended
+            if not bool(alive.any()) or step == limit - 1:
+                break
+            keep = _leaving_rows(alive)
+            if keep is not None:
+                keep_on_device = keep.to(device)
+                cache = [(k[keep_on_device], v[keep_on_device]) for k, v in cache]
+                rows, alive = rows[keep], alive[keep]
+                token, key_mask = token[keep_on_device], key_mask[keep_on_device]
+                next_position = next_position[keep_on_device]
+            key_mask[:, width + step] = True
+            logits = step_fn(
+                weights, token[:, None], next_position[:, None], cache, width + step, key_mask
+            )
+            next_position = next_position + 1
+        return [
+            self._sample_record(
+                batch[row],
+                prompt_ids[row],
+                token_matrix[row, : lengths[row]].tolist(),
+                logprob_matrix[row, : lengths[row]].tolist(),
+                entropy_matrix[row, : lengths[row]].tolist(),
+                bool(stopped[row]),
+            )
+            for row in range(n)
+        ]
+
+    def _step_function(self):
+        """The lean decoding step: ``decoding.forward``, compiled when ``cfg.compile``."""
+        if not self.cfg.compile:
+            return decoding.forward
+        return compiled_step()
+
     @torch.no_grad()
     def _generate_batch(
         self, batch: list[tuple[int, int]], prompt_ids: list[list[int]], generator: torch.Generator
     ) -> list[Sample]:
+        """The Hugging Face forward's decoding loop (models the lean decoder does not run)."""
         device = self.model.device
         width = max(len(p) for p in prompt_ids)
         input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
@@ -207,43 +320,55 @@ class TransformersGenerator:
         entropy_matrix = torch.zeros((n, limit))
         lengths = torch.full((n,), limit, dtype=torch.long)  # response length per row
         stopped = torch.zeros(n, dtype=torch.bool)
-        # Rows still decoding (indices into the batch). A finished row leaves the batch and
-        # the KV cache: HF generate keeps computing it until the longest row ends, which
-        # costs the most where lengths vary (evaluation at hundreds of tokens).
+        # active[i]: the batch row in cache row i. A finished row leaves the batch and the KV
+        # cache (HF generate keeps computing it until the longest row ends, which costs the
+        # most where lengths vary: evaluation at hundreds of tokens), by the lean decoder's
+        # rule (_leaving_rows), so that both paths run the same shapes and round alike.
         active = torch.arange(n)
-        next_input = input_ids
+        alive = torch.ones(n, dtype=torch.bool)
+        distinct, owner = _distinct_prompts(prompt_ids, device)
+        out = self.model(
+            input_ids=input_ids[distinct],
+            attention_mask=attention_mask[distinct],
+            position_ids=position_ids[distinct],
+            cache=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        cache.batch_select_indices(owner)
+        logits = out.logits[:, -1][owner]
         for step in range(limit):
-            out = self.model(
-                input_ids=next_input,
-                attention_mask=attention_mask,
-                position_ids=position_ids,
-                past_key_values=cache,
-                use_cache=True,
-                logits_to_keep=1,
-            )
-            logits = out.logits[:, -1].float()
-            token = self._sample(logits, generator)
-            logp_all = torch.log_softmax(logits, dim=-1)
+            token, logprob, entropy = self._pick(logits.float(), generator, active.to(device), n)
             token_matrix[active, step] = token.cpu()
-            logprob_matrix[active, step] = logp_all.gather(-1, token[:, None]).squeeze(-1).cpu()
-            entropy_matrix[active, step] = (-(logp_all.exp() * logp_all).sum(-1)).cpu()
+            logprob_matrix[active, step] = logprob.cpu()
+            entropy_matrix[active, step] = entropy.cpu()
             ended = torch.isin(token, eos).cpu() | self._hit_stop_string(token_matrix, active, step)
+            ended &= alive
             lengths[active[ended]] = step + 1
             stopped[active[ended]] = True
-            if bool(ended.all()):
+            alive &= ~ended
+            if not bool(alive.any()) or step == limit - 1:
                 break
-            keep = torch.nonzero(~ended).flatten()
-            if len(keep) < len(active):
-                active = active[keep]
+            keep = _leaving_rows(alive)
+            if keep is not None:
+                active, alive = active[keep], alive[keep]
                 keep_on_device = keep.to(device)
                 cache.batch_select_indices(keep_on_device)
                 token, attention_mask = token[keep_on_device], attention_mask[keep_on_device]
                 position_ids = position_ids[keep_on_device]
-            next_input = token[:, None]
             attention_mask = torch.cat(
                 [attention_mask, attention_mask.new_ones(len(active), 1)], dim=1
             )
             position_ids = position_ids[:, -1:] + 1
+            out = self.model(
+                input_ids=token[:, None],
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                cache=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            logits = out.logits[:, -1]
         return [
             self._sample_record(
                 batch[row],
@@ -255,12 +380,6 @@ class TransformersGenerator:
             )
             for row in range(len(batch))
         ]
-
-    def _sample(self, logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        if self.cfg.temperature == 0.0:
-            return logits.argmax(-1)
-        probs = torch.softmax(top_p_filter(logits / self.cfg.temperature, self.cfg.top_p), dim=-1)
-        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
     def _hit_stop_string(
         self, token_matrix: torch.Tensor, active: torch.Tensor, step: int
@@ -300,6 +419,38 @@ class TransformersGenerator:
             mean_entropy=_mean(entropies),
             finish_reason="stop" if stopped else "length",
         )
+
+
+def _distinct_prompts(
+    prompt_ids: list[list[int]], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``distinct``: the first row of each distinct prompt in the batch; ``owner[row]``: the
+    place in ``distinct`` of row's prompt. The n samples of a prompt share its prefill: it is
+    run once per distinct prompt and its logits and cache rows copied to each sample (for
+    n = 4, a quarter of the prefill's work; the prefill is ~15% of a 64-token rollout). Both
+    decoding paths do it, so they keep running the same shapes (see _leaving_rows)."""
+    place: dict[tuple[int, ...], int] = {}
+    firsts: list[int] = []
+    owner = []
+    for row, ids in enumerate(prompt_ids):
+        key = tuple(ids)
+        if key not in place:
+            place[key] = len(firsts)
+            firsts.append(row)
+        owner.append(place[key])
+    return torch.tensor(firsts, device=device), torch.tensor(owner, device=device)
+
+
+def _leaving_rows(alive: torch.Tensor) -> torch.Tensor | None:
+    """The cache rows to keep once a quarter of them have ended (None: keep them all).
+
+    Ended rows leave together, in one copy of the KV cache, rather than one copy per ending
+    row; until then their outputs are computed and ignored. Both decoding paths follow this
+    rule: a product's rounding can depend on its number of rows, so the paths give the same
+    results only if they drop rows at the same steps."""
+    if int((~alive).sum()) * 4 < len(alive):
+        return None
+    return torch.nonzero(alive).flatten()
 
 
 def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> list[int]:
@@ -390,8 +541,12 @@ class VllmGenerator:
         import vllm
 
         prompt_ids = chat_prompt_ids(self.tokenizer, prompts)
+        # vLLM refuses n > 1 with greedy decoding; its n samples would be one path n times:
+        # decode once and repeat it (what the transformers backend gives).
+        greedy = self.cfg.temperature == 0.0
+        copies = self.cfg.n if greedy else 1
         params = vllm.SamplingParams(
-            n=self.cfg.n,
+            n=1 if greedy else self.cfg.n,
             temperature=self.cfg.temperature,
             top_p=self.cfg.top_p,
             max_tokens=self.cfg.max_new_tokens,
@@ -410,7 +565,7 @@ class VllmGenerator:
         flat = [
             (p, s, out)
             for p, request in enumerate(outputs)
-            for s, out in enumerate(request.outputs)
+            for s, out in enumerate(list(request.outputs) * copies)
         ]
         _, entropies = compute_logprobs_and_entropy(
             self.hf_model,
@@ -446,17 +601,20 @@ def make_generator(
     model_dir: str | Path | None = None,
     model: PreTrainedModel | None = None,
     tokenizer: PreTrainedTokenizerBase | None = None,
+    dtype: str = "float32",
 ) -> Generator:
-    """The backend ``cfg.backend`` names: vLLM reads ``model_dir``; transformers uses the given
-    model and tokenizer, or loads ``model_dir``."""
+    """The one place a generator is built (``hir_core.pipeline.make_generator`` resolves a
+    run's policy into these arguments). The backend ``cfg.backend`` names: vLLM reads
+    ``model_dir``; transformers uses the given model and tokenizer, or loads ``model_dir``;
+    ``dtype``: the weights' dtype when loaded from ``model_dir``."""
     if cfg.backend == "vllm":
         if model_dir is None:
             raise ValueError("backend 'vllm' loads weights from a folder: pass model_dir")
-        return VllmGenerator(model_dir, cfg)
+        return VllmGenerator(model_dir, cfg, dtype=dtype)
     if model is None:
         if model_dir is None:
             raise ValueError("pass a model and tokenizer, or model_dir")
-        from hir_core.models import load_model
+        from hir_core.models import ModelConfig, load_model
 
-        model, tokenizer = load_model(str(model_dir))
+        model, tokenizer = load_model(ModelConfig(spec=str(model_dir), dtype=dtype))
     return TransformersGenerator(model, tokenizer, cfg)

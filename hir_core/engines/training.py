@@ -15,27 +15,23 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import ctypes
 import json
 import os
-import shutil
 import socket
 import sys
-import tempfile
 import time
-import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import polars as pl
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from hir_core.engines.host_memory import HostMemoryConfig, ParkedWeights, return_freed_memory_to_os
 from hir_core.engines.logprobs import compute_logprobs, pad_prompt_response, token_logprobs
-from hir_core.losses import HindsightWeight, policy_loss
+from hir_core.engines.training_config import OPTIMIZER_STATE_DIR, TrainingConfig
+from hir_core.losses import policy_loss
 from hir_core.models import ModelConfig, load_model
 from hir_core.storage import PRUNED_SUFFIX, conform
 
@@ -43,88 +39,7 @@ __all__ = ["TrainingConfig", "TrainingEngine", "compute_logprobs"]
 
 _TOKEN_COLUMNS = ("advantages", "old_logprobs", "ref_logprobs")
 # A checkpoint folder's subfolder with DeepSpeed's state (optimizer moments, step counts).
-OPTIMIZER_STATE_DIR = "deepspeed"
 _DS_TAG = "state"
-
-
-class TrainingConfig(BaseModel):
-    """Optimisation and loss settings; defaults are the HiR paper's (METHOD.md, step 7)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    zero_stage: Literal[0, 1, 2, 3] = Field(
-        0, description="DeepSpeed ZeRO stage (ours: 0 for one process; 2 or 3 for large models)."
-    )
-    lr: float = Field(1e-6, gt=0.0, description="Learning rate, constant (paper: 1e-6).")
-    weight_decay: float = Field(0.01, ge=0.0, description="AdamW weight decay (paper: 0.01).")
-    grad_clip: float = Field(1.0, gt=0.0, description="Gradient norm clip (paper: 1.0).")
-    mini_batches: int = Field(2, ge=1, description="Optimizer steps per batch (paper: 2).")
-    micro_batch_size: int = Field(
-        4, ge=1, description="Sequences per forward/backward on one rank (memory, not maths)."
-    )
-    epochs: int = Field(1, ge=1, description="Passes over the batch per step (paper: 1).")
-    cpu_return_freed_memory: bool = Field(
-        False,
-        description="On Linux CPU runs on glibc's malloc, pin its mmap threshold at 128 KiB so "
-        "that freed tensors go back to the OS (process-wide): lower peak RSS, but every large "
-        "tensor is then freshly page-faulted and the step takes up to twice as long "
-        "(BENCHMARKS.md, Engines). No effect under tcmalloc, which the `hir` command runs on "
-        "where it is installed (hir_core/allocator.py). For memory-bound CPU runs only.",
-    )
-    bf16: Literal["auto"] | bool = Field(
-        "auto",
-        description="bf16 autocast over fp32 master weights; 'auto': where the hardware has it.",
-    )
-    reference_offload: Literal["auto"] | bool = Field(
-        "auto",
-        description="Keep the frozen reference model's weights in a file between reference "
-        "log-prob passes (read back for each pass) instead of in memory, so the "
-        "training step runs without them: SmolLM2's 16x256 step peaks 0.3 GiB lower "
-        "(BENCHMARKS.md, Engines). 'auto': on for CPU training, where the reference competes "
-        "with the step for host memory; off on GPU. The file (the reference's size) lives in "
-        "a temporary folder under TMPDIR, removed with the engine.",
-    )
-    clip_eps: float = Field(0.2, gt=0.0, description="PPO clip range (paper: 0.2).")
-    dual_clip: float | None = Field(
-        3.0, gt=1.0, description="Dual-clip bound c for negative advantages (paper: 3); None: off."
-    )
-    aggregation: Literal["token_mean", "seq_mean"] = Field(
-        "token_mean", description="Loss aggregation over tokens (paper: token_mean)."
-    )
-    kl: Literal["reward", "loss"] = Field(
-        "reward",
-        description=(
-            "Where the KL penalty acts (paper: reward, applied by hir_core.advantages); "
-            "'loss' adds kl_coef * KL to the loss. Either way the KL is reported."
-        ),
-    )
-    kl_estimator: Literal["k1", "k3"] = Field(
-        "k1", description="KL estimator: k1 = log ratio (paper, in the reward); k3 low-variance."
-    )
-    kl_coef: float = Field(
-        0.001, ge=0.0, description="KL coefficient when kl='loss' (paper: 0.001)."
-    )
-    replay_clip_eps: float | None = Field(
-        None, gt=0.0, description="PPO clip range for is_replay samples; None: clip_eps (paper)."
-    )
-    hindsight_gamma: float = Field(
-        1.0,
-        gt=0.0,
-        description=(
-            "HeRL: is_hindsight samples use the shaped loss -A f/(f+gamma), without clipping "
-            "(HeRL: gamma = 1 for instruction following)."
-        ),
-    )
-    hindsight_weight: HindsightWeight = Field(
-        "ratio",
-        description=(
-            "HeRL: f in the shaped loss of is_hindsight samples. 'ratio': the importance ratio "
-            "pi/pi_old (METHOD.md, our default); 'prob': the token probability pi under the "
-            "current policy (LUFFY-style off-policy shaping; ignores old log-probs)."
-        ),
-    )
-    # Per-sample weights (e.g. the replay weight) arrive in the batch's loss_weight column,
-    # set by hir_core.advantages.assemble_batch: one place, never applied twice.
 
 
 def bf16_available() -> bool:
@@ -155,6 +70,13 @@ class _ClippingAdamW(torch.optim.AdamW):
         return super().step(closure)
 
 
+def _fused_adamw_ok(model: torch.nn.Module) -> bool:
+    """torch's fused AdamW runs on CPU and CUDA floating-point parameters."""
+    return all(
+        p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in model.parameters()
+    )
+
+
 def _store_linear_weights_in_bf16(model: torch.nn.Module) -> None:
     """Keep a frozen model's Linear weights in bf16, for use under bf16 autocast only.
 
@@ -174,88 +96,6 @@ def _store_linear_weights_in_bf16(model: torch.nn.Module) -> None:
             module.to(torch.bfloat16)
 
 
-class ParkedWeights:
-    """A frozen model whose parameters live in a file between uses.
-
-    On construction it writes the parameters to a file (tied ones once) and leaves meta
-    tensors of the same shape and dtype in their place; ``loaded()`` reads them
-    back for the duration of a ``with`` block and parks them again after. Between uses the
-    weights cost no memory. A read is a copy from the page cache (the file was just written
-    or read; ~0.1 s for SmolLM2's 0.3 GiB), not a memory map: the copy lands in memory the
-    allocator freed after the last training step, where mapped file pages would add to the
-    process's peak (measured: 0.26 GiB more under tcmalloc). Buffers (e.g. rotary tables)
-    are small and stay in memory.
-    """
-
-    FILE = "weights.pt"
-
-    def __init__(self, model: torch.nn.Module, device: torch.device, prefix: str = "hir-"):
-        self.model = model
-        self.device = device
-        self.folder = Path(tempfile.mkdtemp(prefix=prefix))
-        self._cleanup = weakref.finalize(self, shutil.rmtree, self.folder, ignore_errors=True)
-        # One entry per parameter, with every (module, attribute) holding it: tied weights
-        # (an output head sharing the embedding) stay one Parameter when put back.
-        self._holders: dict[str, list[tuple[torch.nn.Module, str]]] = {}
-        first_name: dict[int, str] = {}
-        for module_name, module in model.named_modules(remove_duplicate=False):
-            for name, param in module._parameters.items():
-                if param is not None:
-                    key = first_name.setdefault(
-                        id(param), f"{module_name}.{name}" if module_name else name
-                    )
-                    self._holders.setdefault(key, []).append((module, name))
-        state = {key: self._get(key).detach() for key in self._holders}
-        partial = self.folder / f"{self.FILE}.partial"
-        torch.save(state, partial)
-        partial.rename(self.folder / self.FILE)
-        del state
-        self._park()
-
-    def _get(self, key: str) -> torch.nn.Parameter:
-        module, name = self._holders[key][0]
-        return module._parameters[name]
-
-    @property
-    def parked(self) -> bool:
-        return all(self._get(key).is_meta for key in self._holders)
-
-    def _set(self, tensors: dict[str, torch.Tensor]) -> None:
-        for key, holders in self._holders.items():
-            param = torch.nn.Parameter(tensors[key], requires_grad=False)
-            for module, name in holders:
-                module._parameters[name] = param
-
-    def _park(self) -> None:
-        self._set({key: torch.empty_like(self._get(key), device="meta") for key in self._holders})
-
-    @contextlib.contextmanager
-    def loaded(self) -> Iterator[torch.nn.Module]:
-        state = torch.load(self.folder / self.FILE, map_location=self.device, weights_only=True)
-        self._set(state)
-        del state
-        try:
-            yield self.model
-        finally:
-            self._park()
-
-
-def return_freed_memory_to_os() -> bool:
-    """Pin glibc malloc's mmap threshold (128 KiB): big blocks are then mmap-ed and unmapped
-    on free. By default glibc raises the threshold after each big free and serves later big
-    tensors from its heap, which it keeps: across a training step's micro-batches (graphs of
-    hundreds of MiB freed and re-made) the resident set grew ~1 GiB above what was live.
-    Returns whether it was applied (glibc only)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_mmap_threshold = -3  # from malloc.h
-    return bool(libc.mallopt(m_mmap_threshold, 128 * 1024))
-
-
 # Set to MASTER_PORT when init_distributed made a one-process group itself (no launcher).
 OWN_PORT_ENV = "HIR_OWN_MASTER_PORT"
 
@@ -266,9 +106,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def init_distributed() -> None:
-    """Join the launcher's process group, or make a one-process group (gloo on CPU)."""
-    import deepspeed
+def init_distributed(timeout_s: float | None = None) -> None:
+    """Join the launcher's process group, or make a one-process group (gloo on CPU).
+
+    ``timeout_s``: how long a collective waits for the other ranks before failing (the
+    ``ray`` backend's train actors pass ``distributed.collective_timeout_s``, so a rank
+    waiting on a dead one errors out instead of hanging); None: torch's default."""
+    import datetime
+
     import torch.distributed as dist
 
     if not torch.cuda.is_available():
@@ -287,7 +132,16 @@ def init_distributed() -> None:
             RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=port
         )
         os.environ[OWN_PORT_ENV] = port
-    deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
+    kwargs = {} if timeout_s is None else {"timeout": datetime.timedelta(seconds=timeout_s)}
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    try:
+        import deepspeed
+    except ImportError:
+        # A worker running a stage without a train engine (e.g. rollouts in a vLLM-only
+        # environment) needs the group, not DeepSpeed: torch's own initialisation is the same.
+        dist.init_process_group(backend=backend, init_method="env://", **kwargs)
+        return
+    deepspeed.init_distributed(dist_backend=backend, **kwargs)
 
 
 def _skip_shared_memory_comm_op() -> None:
@@ -298,9 +152,10 @@ def _skip_shared_memory_comm_op() -> None:
     machine (several under load), needs a compiler, and processes sharing one
     TORCH_EXTENSIONS_DIR with different build settings rebuild it in turn.
     """
-
-    import deepspeed.comm.torch  # noqa: F401  (the module; the attribute is torch itself)
-
+    try:
+        import deepspeed.comm.torch  # noqa: F401  (the module; the attribute is torch itself)
+    except ImportError:
+        return  # no DeepSpeed here: nothing would build it
     module = sys.modules["deepspeed.comm.torch"]
     if hasattr(module, "build_shm_op"):
         module.build_shm_op = lambda: None
@@ -314,11 +169,13 @@ class TrainingEngine:
         model: ModelConfig | str | PreTrainedModel,
         cfg: TrainingConfig | None = None,
         tokenizer: PreTrainedTokenizerBase | None = None,
+        host_memory: HostMemoryConfig | None = None,
     ):
         import deepspeed
         import torch.distributed as dist
 
         self.cfg = cfg or TrainingConfig()
+        self.host_memory = host_memory or HostMemoryConfig()
         if isinstance(model, (ModelConfig, str)):
             model, tokenizer = load_model(model)
         self.tokenizer = tokenizer
@@ -328,7 +185,7 @@ class TrainingEngine:
             else 0
         )
         init_distributed()
-        if self.cfg.cpu_return_freed_memory and not torch.cuda.is_available():
+        if self.host_memory.return_freed_memory and not torch.cuda.is_available():
             return_freed_memory_to_os()
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.bf16 = bf16_available() if self.cfg.bf16 == "auto" else self.cfg.bf16
@@ -337,7 +194,11 @@ class TrainingEngine:
         model.train()
         adamw = {"lr": self.cfg.lr, "weight_decay": self.cfg.weight_decay}
         if self.cfg.zero_stage == 0:
-            optimizer = _ClippingAdamW(model.parameters(), self.cfg.grad_clip, **adamw)
+            # The fused kernel: one pass over each parameter's four tensors per step, where
+            # the default (foreach) implementation makes ~10 (memory-bound on CPU).
+            optimizer = _ClippingAdamW(
+                model.parameters(), self.cfg.grad_clip, fused=_fused_adamw_ok(model), **adamw
+            )
         else:
             optimizer = torch.optim.AdamW(model.parameters(), **adamw)
         self._client_optimizer = optimizer
@@ -355,7 +216,7 @@ class TrainingEngine:
         self.reference.to(self.device)
         if self.bf16:
             _store_linear_weights_in_bf16(self.reference)
-        offload = self.cfg.reference_offload
+        offload = self.host_memory.reference_offload
         if offload == "auto":
             offload = self.device.type == "cpu"
         self._parked_reference = (
@@ -410,7 +271,7 @@ class TrainingEngine:
     @contextlib.contextmanager
     def reference_model(self) -> Iterator[PreTrainedModel]:
         """The frozen reference model with its weights in place, for a ``with`` block
-        (with ``reference_offload`` they are parked in a file outside it)."""
+        (with ``host_memory.reference_offload`` they are parked in a file outside it)."""
         if self._parked_reference is None:
             yield self.reference
         else:

@@ -25,10 +25,11 @@ import polars as pl
 
 from hir_core import constraints
 from hir_core.data import constraint_records, instruction_from_row
+from hir_core.engines.generation_config import chat
 from hir_core.hindsight.base import HindsightInputs, empty_stats, replays_frame
 from hir_core.hindsight.config import HindsightConfig
 from hir_core.instructions import Instruction
-from hir_core.revision import revision_messages, revision_prompt, with_sampling
+from hir_core.revision import revision_prompt, with_sampling
 from hir_core.rewards import RewardConfig, cla, reward
 
 STRATEGY = "herl"
@@ -71,7 +72,7 @@ def guided_revisions(
         seed=seed,
     )
     started = time.perf_counter()
-    outputs = generator.generate([revision_messages(text) for text in guidance]) if guidance else []
+    outputs = generator.generate([chat(text) for text in guidance]) if guidance else []
     generation_s = time.perf_counter() - started
     if len(outputs) != len(guidance):
         raise ValueError(f"generator returned {len(outputs)} results for {len(guidance)} prompts")
