@@ -303,4 +303,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict]:
 
 
 if __name__ == "__main__":
+    from hir_core.allocator import exec_with_allocator
+
+    # The allocator the `hir` command runs on (tcmalloc where installed): figures comparable
+    # across benchmarks/ and with BENCHMARKS.md Engines.
+    exec_with_allocator()
     main()

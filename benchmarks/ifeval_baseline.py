@@ -222,4 +222,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from hir_core.allocator import exec_with_allocator
+
+    # The allocator the `hir` command runs on (tcmalloc where installed): figures comparable
+    # across benchmarks/ and with BENCHMARKS.md Engines.
+    exec_with_allocator()
     main()

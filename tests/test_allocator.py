@@ -182,3 +182,53 @@ def test_hir_train_under_tcmalloc_gives_the_system_allocators_numbers(tmp_path, 
     assert weights[0].keys() == weights[1].keys()
     for name in weights[0]:
         assert weights[0][name].equal(weights[1][name]), name
+
+
+# Benchmarks that choose their allocators themselves or do not measure speed.
+_OWN_ALLOCATOR = {
+    "engines.py": "runs each measurement in a worker on the allocator it names (both)",
+    "reference_timing.py": "runs in the reference scorers' own venv, without hir_core",
+    "disk_full_drill.py": "a fault drill (root, tmpfs), no timings",
+}
+
+
+def test_every_benchmark_runs_on_the_hir_allocator():
+    """Each benchmark script re-executes itself under the allocator the `hir` command uses
+    (issue 15: absolute figures comparable across BENCHMARKS.md), before any work: its
+    `__main__` block, or its main(), calls exec_with_allocator first."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "benchmarks"
+    missing = []
+    for path in sorted(root.glob("*.py")):
+        if path.name in _OWN_ALLOCATOR:
+            continue
+        tree = ast.parse(path.read_text())
+        main_block = [
+            node
+            for node in tree.body
+            if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test)
+        ]
+        main_fn = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main"]
+        calls = []
+        for block in main_block + main_fn:
+            calls += [
+                ast.unparse(n.func)
+                for stmt in block.body
+                for n in ast.walk(stmt)
+                if isinstance(n, ast.Call)
+            ]
+        if "exec_with_allocator" not in calls:
+            missing.append(path.name)
+            continue
+        # Before the work: in a __main__ block that calls it, exec_with_allocator comes first.
+        block_calls = [
+            ast.unparse(n.func)
+            for block in main_block
+            for stmt in block.body
+            for n in ast.walk(stmt)
+            if isinstance(n, ast.Call)
+        ]
+        if "exec_with_allocator" in block_calls and "main" in block_calls:
+            assert block_calls.index("exec_with_allocator") < block_calls.index("main"), path.name
+    assert not missing, f"benchmarks not on the hir allocator: {missing}"
