@@ -104,7 +104,7 @@ def launch_plan(
             "stopped at the end",
             "auto": "the Ray cluster this machine belongs to (ray start / KubeRay / SLURM)",
         }.get(d.ray_address, f"the Ray cluster at {d.ray_address}")
-        lines.append(f"  ray: {where}; every actor call times out after {_timeout(cfg)}")
+        lines.append(f"  ray: {where}; every actor call times out after {d.call_timeout_s:g} s")
     lines.append("")
     lines.append("stages, once per iteration:")
     for stage, what, engine in _STAGES:
@@ -174,8 +174,3 @@ def launch_plan(
     lines.append("")
     lines.append("dry run: nothing was started or written")
     return LaunchPlan("\n".join(lines), d.backend, ranks, workers, gpus, cpus)
-
-
-def _timeout(cfg: PipelineConfig) -> str:
-    seconds = getattr(cfg.distributed, "call_timeout_s", None)
-    return f"{seconds:g} s" if seconds else "its timeout"

@@ -28,6 +28,19 @@ class MissingCheckpointError(MissingInputError):
     """The checkpoint an iteration starts from is absent (its train stage has not run)."""
 
 
+def previous_checkpoint(rundir: RunDir, iteration: int) -> Path | None:
+    """The checkpoint folder ``iteration`` starts from (None: the base model, iteration 0);
+    :class:`MissingCheckpointError` when its train stage has not written it. Every backend
+    asks this."""
+    previous = rundir.checkpoint_dir(iteration - 1) if iteration > 0 else None
+    if previous is not None and not previous.is_dir():
+        raise MissingCheckpointError(
+            f"{previous}: checkpoint of iteration {iteration - 1} is missing; run its "
+            "train stage first"
+        )
+    return previous
+
+
 class InProcessRolloutEngine:
     """A generator in this process, as a :class:`~hir_core.engines.api.RolloutEngine`."""
 
@@ -77,13 +90,7 @@ class InProcessEngines:
         self._rollout: InProcessRolloutEngine | None = None
 
     def _previous(self, iteration: int) -> Path | None:
-        previous = self.rundir.checkpoint_dir(iteration - 1) if iteration > 0 else None
-        if previous is not None and not previous.is_dir():
-            raise MissingCheckpointError(
-                f"{previous}: checkpoint of iteration {iteration - 1} is missing; run its "
-                "train stage first"
-            )
-        return previous
+        return previous_checkpoint(self.rundir, iteration)
 
     def train_engine(self, iteration: int) -> TrainingEngine:
         """The engine holding the policy ``iteration`` starts from: the live one when it is

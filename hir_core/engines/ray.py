@@ -641,15 +641,9 @@ class RayEngines:
         return options
 
     def _previous(self, iteration: int) -> Path | None:
-        from hir_core.engines.inprocess import MissingCheckpointError
+        from hir_core.engines.inprocess import previous_checkpoint
 
-        previous = self.rundir.checkpoint_dir(iteration - 1) if iteration > 0 else None
-        if previous is not None and not previous.is_dir():
-            raise MissingCheckpointError(
-                f"{previous}: checkpoint of iteration {iteration - 1} is missing; run its "
-                "train stage first"
-            )
-        return previous
+        return previous_checkpoint(self.rundir, iteration)
 
     # ---------------------------------------------------------------------- train
 
